@@ -1,0 +1,134 @@
+"""Every hook pgkd fires, and nothing else.
+
+How async work flows through hooks: pluggy is synchronous, and an ``async def`` hook returns a
+coroutine that is never ``None``, which would break ``firstresult``. So hooks are plain
+functions. Registration hooks hand back factories whose objects do async work in their methods
+(a ``Teacher`` has ``async complete()``). The one hook on the teacher path, ``generate``,
+returns an *awaitable* (or ``None`` to decline) and the loop awaits it.
+
+Results combine in one of two ways, said in each docstring: *first non-None* (the first plugin
+that answers wins; pluggy calls the most recently registered plugin first, and built-ins are
+registered first and marked ``trylast``, so a user's plugin always overrides them) or *all
+collected* (every plugin's answer is used, in call order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pgkd.teachers.pool import Generation, TeacherPool
+    from pgkd.types import Candidate, Example, Prompt, Rejection, StepContext, StepRecord
+    from pgkd.types import StepVerdict
+
+hookspec = pluggy.HookspecMarker("pgkd")
+hookimpl = pluggy.HookimplMarker("pgkd")
+
+
+@hookspec
+def register_teachers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register teacher providers. Fires once, when the plugin manager is built.
+
+    Call ``register(provider, factory)`` for each provider; ``factory(settings: TeacherSettings)``
+    returns a :class:`pgkd.teachers.base.Teacher`. ``provider`` is the part before the colon
+    in ``[teacher] model = "provider:model"``. All collected; a later registration of the same
+    name replaces an earlier one, so a user's plugin can replace a built-in provider.
+    """
+
+
+@hookspec
+def register_students(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register student kinds. Fires once, when the plugin manager is built.
+
+    Call ``register(kind, student_class)``; ``student_class(settings, labels, seed)`` builds a
+    :class:`pgkd.students.base.Student` and ``student_class.load(directory)`` reads one back.
+    ``kind`` is ``[student] kind``. All collected; later registrations replace earlier ones.
+    """
+
+
+@hookspec
+def register_tasks(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register tasks (what a sample is, how it is scored). Fires once.
+
+    Call ``register(name, task_factory)``; ``task_factory()`` returns an object implementing
+    :class:`pgkd.tasks.base.Task`. ``name`` is ``[task] name``. All collected; later
+    registrations replace earlier ones.
+    """
+
+
+@hookspec
+def on_eval(context: StepContext) -> Mapping[str, str] | None:
+    """Fires after the current student was evaluated on validation, before a step's examples
+    are selected.
+
+    ``context.validation`` holds aggregate validation numbers only. Return a mapping of named
+    report sections (text for the prompt, e.g. ``{"validation_report": "..."}``) or ``None``.
+    All collected: the mappings are merged into ``context.report`` in call order.
+    """
+
+
+@hookspec
+def select_examples(context: StepContext) -> Mapping[str, Sequence[Example]] | None:
+    """Fires once per KD step to pick training examples for the prompt.
+
+    ``context.history`` and ``context.train_predictions`` are aligned; return named lists of
+    :class:`~pgkd.types.Example` (e.g. ``{"hard_negatives": [...]}``) or ``None``. All
+    collected: merged into ``context.examples``; a later plugin's list replaces an earlier
+    one under the same name.
+    """
+
+
+@hookspec(firstresult=True)
+def build_prompt(context: StepContext, n_samples: int) -> Prompt | None:
+    """Fires once per KD step to write the teacher prompt asking for ``n_samples`` new samples
+    per call, from ``context.report`` and ``context.examples``.
+
+    Return a :class:`~pgkd.types.Prompt`. First non-None wins. The loop checks every prompt
+    for validation/test text before any teacher sees it.
+    """
+
+
+@hookspec(firstresult=True)
+def generate(
+    context: StepContext, prompt: Prompt, pool: TeacherPool, n_samples: int
+) -> Awaitable[Generation] | None:
+    """Fires once per KD step to obtain ``n_samples`` candidate samples from the teacher.
+
+    ``pool`` wraps the configured teacher with concurrency, retries, caching, accounting and
+    the journal; ``pool.fill(prompt, n_samples, context=context)`` is the built-in behaviour.
+    Return an awaitable of :class:`~pgkd.teachers.pool.Generation` (the loop awaits it), or
+    ``None`` to decline. First non-None wins.
+    """
+
+
+@hookspec
+def validate_samples(
+    context: StepContext, candidates: Sequence[Candidate]
+) -> Sequence[Rejection] | None:
+    """Fires once per KD step on the batch the teacher produced, before anything is accepted.
+
+    Return :class:`~pgkd.types.Rejection` objects for the candidates (by index) that must not
+    be trained on, or ``None``. All collected: a candidate is accepted only if no plugin
+    rejects it; every reason is journaled. Candidates whose ``sample`` is ``None`` did not parse
+    and are rejected by the loop itself.
+    """
+
+
+@hookspec
+def on_step_end(context: StepContext, record: StepRecord) -> StepVerdict | None:
+    """Fires after the new student of a step was trained and evaluated.
+
+    Return a :class:`~pgkd.types.StepVerdict`: ``is_best`` marks the new student as the best so
+    far (its checkpoint is kept), ``stop`` ends the loop. All collected: any ``stop`` stops; the
+    new student is best if any plugin says so, or if no plugin gives an opinion.
+    """
+
+
+@hookspec
+def on_run_end(run_dir: Path, summary: Mapping[str, Any]) -> None:
+    """Fires once when a run finished (or stopped early) and ``summary.json`` was written.
+    All collected; return values are ignored."""

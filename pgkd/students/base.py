@@ -1,0 +1,79 @@
+"""The student interface the loop and the classification task rely on."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pgkd.types import Sample
+
+#: Called by long work with (done, total, description); the CLI turns it into a progress bar.
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StudentSettings:
+    """The ``[student]`` config section as a student sees it."""
+
+    kind: str
+    backbone: str | None = None
+    max_length: int = 512
+    batch_size: int = 64
+    learning_rate: float = 2e-5
+    epochs: int = 30
+    patience: int = 5
+    threads: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FitReport:
+    epochs_run: int
+    best_epoch: int
+    best_validation_loss: float
+    seconds: float
+
+
+class Student(abc.ABC):
+    """A model that learns from samples and can be saved and loaded back. What it predicts is
+    the task's business: the task's ``evaluate`` calls the task-specific methods."""
+
+    kind: str = ""
+
+    def __init__(self, settings: StudentSettings, labels: Sequence[str], seed: int) -> None:
+        self.settings = settings
+        self.labels = tuple(labels)
+        self.seed = seed
+
+    @abc.abstractmethod
+    def fit(
+        self,
+        train: Sequence[Sample],
+        validation: Sequence[Sample],
+        progress: ProgressCallback | None = None,
+    ) -> FitReport:
+        """Train from scratch on ``train``, early-stopping on loss over ``validation``."""
+
+    @abc.abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write the model so :meth:`load` (and, for transformer students, a plain
+        ``transformers.pipeline``) can read it back."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, directory: Path) -> Student:
+        """Read a model written by :meth:`save`."""
+
+
+class ClassifierStudent(Student):
+    """A single-label text classifier; ``labels`` fixes the column order of probabilities."""
+
+    @abc.abstractmethod
+    def predict_proba(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Class probabilities, shape ``(len(texts), len(labels))``."""

@@ -1,0 +1,45 @@
+"""A task says what a sample is and how a student is scored; the loop knows nothing else of it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from pgkd.students.base import Student
+from pgkd.types import Evaluation, Prediction, Sample
+
+
+class Task(Protocol):
+    name: str
+
+    def parse_record(self, record: Mapping[str, Any], *, origin: str, step: int) -> Sample:
+        """Turn one JSON/CSV record into a sample; raise ``ValueError`` with a one-line reason
+        (naming the fields found) when it does not fit the task's schema."""
+        ...
+
+    def to_record(self, sample: Sample) -> dict[str, Any]:
+        """The inverse of :meth:`parse_record`: the JSON form written to disk and shown to
+        teachers."""
+        ...
+
+    def labels_of(self, samples: Sequence[Sample]) -> tuple[str, ...]:
+        """The label taxonomy (sorted) that ``samples`` use."""
+        ...
+
+    def label_errors(self, sample: Sample, labels: Sequence[str]) -> str | None:
+        """Why ``sample`` uses a label outside ``labels``, or None if it does not."""
+        ...
+
+    def stratum(self, sample: Sample) -> str:
+        """The key a stratified split groups by."""
+        ...
+
+    def answer_schema(self, n_samples: int, labels: Sequence[str]) -> dict[str, Any]:
+        """JSON schema of a teacher answer holding ``n_samples`` samples."""
+        ...
+
+    def evaluate(
+        self, student: Student, samples: Sequence[Sample], labels: Sequence[str]
+    ) -> tuple[Evaluation, list[Prediction]]:
+        """Score ``student`` on ``samples``: aggregate numbers plus one prediction per sample."""
+        ...

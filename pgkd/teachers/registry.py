@@ -1,0 +1,35 @@
+"""Registers the built-in teacher providers. Provider SDKs are imported only when a teacher of
+that provider is built, so ``import pgkd`` stays light."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pgkd.hookspecs import hookimpl
+from pgkd.plugins import load_object
+from pgkd.teachers.base import Teacher, TeacherSettings
+
+BUILTIN_TEACHERS: dict[str, str] = {
+    "openai": "pgkd.teachers.openai_teacher:OpenAITeacher",
+    "anthropic": "pgkd.teachers.anthropic_teacher:AnthropicTeacher",
+    "bedrock": "pgkd.teachers.bedrock_teacher:BedrockTeacher",
+    "local": "pgkd.teachers.local:LocalTeacher",
+    "pool": "pgkd.teachers.simulation:PoolTeacher",
+}
+
+
+def _lazy(ref: str) -> Callable[[TeacherSettings], Teacher]:
+    def build(settings: TeacherSettings) -> Teacher:
+        module, _, attr = ref.partition(":")
+        cls = load_object(module)
+        teacher: Teacher = getattr(cls, attr)(settings)
+        return teacher
+
+    return build
+
+
+@hookimpl(trylast=True)
+def register_teachers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    for provider, ref in BUILTIN_TEACHERS.items():
+        register(provider, _lazy(ref))
