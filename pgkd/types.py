@@ -137,7 +137,10 @@ class StepContext:
     seed: int
     report: dict[str, str] = field(default_factory=dict)
     examples: dict[str, list[Example]] = field(default_factory=dict)
+    #: Loop-maintained facts plugins may read: ``val_losses`` (one per evaluated student).
     state: dict[str, Any] = field(default_factory=dict)
+    #: Answers "is this text a copy of validation/test text?" without exposing those texts.
+    guard: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,74 @@
+"""The PGKD prompt (the paper's Appendix A structure, in our own words).
+
+Sections appear only when a plugin supplied them, so disabling ``validation_report`` or
+``hard_negatives`` removes that part of the prompt: that is how the paper's ablation runs.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from pgkd.hookspecs import hookimpl
+from pgkd.types import Example, Prompt, StepContext
+
+SYSTEM = (
+    "You write training data for a small text classifier (the student). You see how the "
+    "student currently performs and where it goes wrong, and you write new, realistic, varied "
+    "examples that teach it what it is missing. Reply with JSON only."
+)
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("correct", "Examples the student already classifies correctly (true label / predicted):"),
+    ("incorrect", "Examples the student gets wrong (true label / predicted):"),
+    (
+        "hard_negatives",
+        "Examples the student gets wrong while being confident (true label / predicted, "
+        "confidence). These sit on its decision boundary:",
+    ),
+)
+
+
+def _line(example: Example) -> str:
+    text = orjson.dumps(example.sample.text).decode()
+    pred = example.prediction
+    if pred is None:
+        return f"- {text} -> {example.sample.target}"
+    return (
+        f"- {text} -> true: {example.sample.target} / predicted: {pred.target}"
+        f" ({pred.confidence:.2f})"
+    )
+
+
+def render_prompt(context: StepContext, n_samples: int) -> Prompt:
+    parts = [
+        "The student classifies texts into exactly one of these labels:",
+        "\n".join(f"- {label}" for label in context.labels),
+    ]
+    few_shot = context.examples.get("few_shot")
+    if few_shot:
+        parts += ["Labelled examples of the task:", "\n".join(map(_line, few_shot))]
+    report = context.report.get("validation_report")
+    if report:
+        parts += [
+            "The student's current scores on a held-out validation set, weakest classes "
+            "first (you will never see the validation texts themselves):",
+            report,
+        ]
+    for key, title in SECTIONS:
+        examples = context.examples.get(key)
+        if examples:
+            parts += [title, "\n".join(map(_line, examples))]
+    extra = [text for name, text in context.report.items() if name != "validation_report"]
+    parts += extra
+    parts.append(
+        f"Write {n_samples} new training examples that will raise the student's accuracy: "
+        "favour the classes and confusions it struggles with, keep labels strictly from the "
+        "list above, and do not copy any example shown here. Answer with a JSON list of "
+        f'{n_samples} objects of the form {{"text": "...", "label": "..."}} and nothing else.'
+    )
+    return Prompt(system=SYSTEM, user="\n\n".join(parts))
+
+
+@hookimpl(trylast=True)
+def build_prompt(context: StepContext, n_samples: int) -> Prompt:
+    return render_prompt(context, n_samples)

@@ -1,0 +1,250 @@
+"""The one run config: a TOML file plus ``--set section.key=value`` overrides, validated.
+
+Errors name the file, the key and the fix, in one line.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pgkd.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TaskConfig(_Section):
+    name: str = "classification"
+
+
+class DataConfig(_Section):
+    train: Path
+    validation: Path | None = None
+    test: Path | None = None
+    text_field: str = "text"
+    label_field: str = "label"
+    #: Share of train held out for validation when ``validation`` is not given.
+    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    #: Optional share of train held out as a loop-test split that never steers or stops the loop.
+    loop_test_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    #: Use at most this many training rows (drawn stratified with the seed); 0 means all.
+    limit: int = Field(0, ge=0)
+    csv_delimiter: str | None = None
+
+
+class TeacherConfig(_Section):
+    model: str = "local:smollm2"
+    base_url: str | None = None
+    concurrency: int = Field(4, ge=1, le=1024)
+    samples_per_call: int = Field(8, ge=1, le=256)
+    temperature: float = Field(0.8, ge=0.0, le=2.0)
+    max_tokens: int = Field(2048, ge=16)
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    max_reasks: int = Field(2, ge=0)
+    max_cost_usd: float | None = Field(None, gt=0)
+    max_calls: int | None = Field(None, ge=1)
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    cache: bool = True
+    #: Provider-specific settings (``region``, ``profile``, ``endpoint_url``, ``api_key_env``, ...).
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model")
+    @classmethod
+    def _provider_and_model(cls, value: str) -> str:
+        provider, sep, model = value.partition(":")
+        if not sep or not provider or not model:
+            raise ValueError(
+                f"expected 'provider:model' (e.g. 'local:smollm2', 'openai:gpt-4o-mini'), got {value!r}"
+            )
+        return value
+
+    @property
+    def provider(self) -> str:
+        return self.model.partition(":")[0]
+
+    @property
+    def model_name(self) -> str:
+        return self.model.partition(":")[2]
+
+
+class StudentConfig(_Section):
+    kind: str = "frozen"
+    backbone: str | None = None
+    max_length: int = Field(512, ge=8)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(2e-5, gt=0)
+    epochs: int = Field(30, ge=1)
+    patience: int = Field(5, ge=1)
+    threads: int | None = Field(None, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class KDConfig(_Section):
+    steps: int = Field(10, ge=0)
+    patience: int = Field(5, ge=1)
+    #: New samples asked of the teacher per KD step.
+    batch_size: int = Field(32, ge=1)
+    few_shot: int = Field(16, ge=0)
+    correct: int = Field(16, ge=0)
+    incorrect: int = Field(16, ge=0)
+    hard_negatives: int = Field(16, ge=0)
+    min_chars: int = Field(3, ge=1)
+    max_chars: int = Field(2000, ge=1)
+    #: Word 3-gram Jaccard similarity at or above which a sample counts as a copy of held-out text.
+    near_copy_threshold: float = Field(0.8, gt=0.0, le=1.0)
+    seed: int = 0
+
+
+class PluginsConfig(_Section):
+    disable: list[str] = Field(default_factory=list)
+    #: Extra plugins to load by import path: ``"package.module"`` or ``"package.module:Class"``.
+    load: list[str] = Field(default_factory=list)
+
+
+class Config(_Section):
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    data: DataConfig
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    kd: KDConfig = Field(default_factory=KDConfig)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The resolved config as plain TOML-able data (paths as strings, Nones dropped)."""
+        return _drop_none(self.model_dump(mode="json"))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"kd.steps=3"`` -> (["kd", "steps"], 3). The value is read as TOML, or as a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. --set kd.steps=3")
+    path = [part.strip() for part in key.strip().split(".")]
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: {part!r} is not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return
+    for key in ("train", "validation", "test"):
+        value = data.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            data[key] = str((base / value).resolve())
+
+
+def _format_error(source: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(part) for part in err["loc"])
+    section, _, leaf = key.rpartition(".")
+    where = f"[{section}] {leaf}" if section else key
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        fields = _known_keys(err["loc"][:-1])
+        hint = f"remove it or use one of: {', '.join(fields)}" if fields else "remove it"
+        return f"{source}: unknown key {where}; {hint}"
+    if kind == "missing" and not section:
+        return f"{source}: the [{leaf}] section is required; add it (e.g. [data] with train = ...)"
+    if kind == "missing":
+        return f"{source}: {where} is required; add it (e.g. {leaf} = \"data/train.jsonl\")"
+    got = err.get("input")
+    return f"{source}: {where}: {err['msg']} (got {got!r}); fix the value"
+
+
+def _known_keys(loc: Sequence[Any]) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def config_from_mapping(raw: Mapping[str, Any], *, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(source, exc)) from None
+
+
+def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a TOML config. Relative data paths resolve against the
+    config file's folder."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file; check the path") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc}); fix the syntax") from None
+    raw = apply_overrides(raw, overrides)
+    _resolve_paths(raw, path.parent)
+    return config_from_mapping(raw, source=str(path))
+
+
+def dump_toml(data: Mapping[str, Any]) -> str:
+    """A small TOML writer for the resolved config (tables of scalars, lists and sub-tables)."""
+    lines: list[str] = []
+    _write_table(lines, [], data)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _write_table(lines: list[str], path: list[str], table: Mapping[str, Any]) -> None:
+    scalars = {k: v for k, v in table.items() if not isinstance(v, Mapping)}
+    tables = {k: v for k, v in table.items() if isinstance(v, Mapping)}
+    if path and (scalars or not tables):
+        lines.append(f"\n[{'.'.join(path)}]")
+    for key, value in scalars.items():
+        lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in tables.items():
+        _write_table(lines, [*path, key], value)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+

@@ -1,0 +1,242 @@
+"""Algorithm 1 of the paper as an async loop that fires hooks and owns nothing else.
+
+The loop evaluates the *new* student after each step (the paper's pseudo-code evaluates the
+previous one). CPU-bound training and evaluation run in a worker thread so the event loop stays
+free for teacher calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
+
+import pluggy
+
+from pgkd.errors import BudgetExceeded, PgkdError
+from pgkd.guard import HeldOutGuard, normalize
+from pgkd.students.base import Student
+from pgkd.teachers.pool import Generation, TeacherPool
+from pgkd.types import (
+    Candidate,
+    Evaluation,
+    Prediction,
+    Rejection,
+    Sample,
+    StepContext,
+    StepRecord,
+    StepVerdict,
+)
+
+
+@dataclass
+class Trained:
+    """A student with its evaluations: ``train`` predictions align with the history."""
+
+    student: Student
+    validation: Evaluation
+    test: Evaluation | None
+    loop_test: Evaluation | None
+    train_predictions: list[Prediction]
+    seconds: dict[str, float]
+
+
+@dataclass
+class LoopState:
+    """What the loop has learned so far; rebuilt from the run directory on resume."""
+
+    history: list[Sample]
+    val_losses: list[float] = field(default_factory=list)
+    best_step: int = 0
+    steps_run: int = 0
+    stopped_early: bool = False
+    stop_reason: str = ""
+
+
+class LoopHooks(Protocol):
+    """Side effects the loop asks for; the runner supplies them (journal, checkpoints, ...)."""
+
+    def record_samples(
+        self, step: int, candidates: Sequence[Candidate], reasons: dict[int, list[str]]
+    ) -> None: ...
+
+    def record_step(self, step: int, trained: Trained, extra: dict[str, Any]) -> None: ...
+
+    def save_best(self, step: int, trained: Trained) -> None: ...
+
+
+@dataclass
+class Loop:
+    pm: pluggy.PluginManager
+    task: Any
+    labels: tuple[str, ...]
+    settings: Any
+    seed: int
+    steps: int
+    batch_size: int
+    samples_per_call: int
+    pool: TeacherPool
+    guard: HeldOutGuard
+    train_student: Callable[[list[Sample]], Trained]
+    hooks: LoopHooks
+
+    async def _train(self, history: list[Sample]) -> Trained:
+        return await asyncio.to_thread(self.train_student, list(history))
+
+    async def run(self, state: LoopState, current: Trained | None = None) -> LoopState:
+        """Run KD steps from ``state.steps_run + 1``. ``current`` is the student of the last
+        completed step (trained here when not given)."""
+        if current is None:
+            current = await self._train(state.history)
+            if not state.val_losses:
+                state.val_losses.append(current.validation.loss)
+                self.hooks.record_step(0, current, {"accepted": 0, "rejected": 0})
+                self.hooks.save_best(0, current)
+        for step in range(state.steps_run + 1, self.steps + 1):
+            try:
+                current, verdict = await self._step(step, state, current)
+            except BudgetExceeded as exc:
+                state.stopped_early, state.stop_reason = True, f"budget: {exc}"
+                break
+            state.steps_run = step
+            if verdict.stop:
+                state.stopped_early, state.stop_reason = True, verdict.reason
+                break
+        return state
+
+    def context(self, step: int, state: LoopState, current: Trained) -> StepContext:
+        return StepContext(
+            step=step,
+            task=self.task,
+            labels=self.labels,
+            history=state.history,
+            train_predictions=current.train_predictions,
+            validation=current.validation,
+            settings=self.settings,
+            seed=self.seed,
+            state={"val_losses": list(state.val_losses)},
+            guard=self.guard,
+        )
+
+    async def prepare(self, step: int, state: LoopState, current: Trained) -> tuple[StepContext, Any]:
+        """Fire ``on_eval``, ``select_examples`` and ``build_prompt``; check the prompt."""
+        ctx = self.context(step, state, current)
+        for section in self.pm.hook.on_eval(context=ctx):
+            if section:
+                ctx.report.update(section)
+        for picked in self.pm.hook.select_examples(context=ctx):
+            if picked:
+                ctx.examples.update({name: list(items) for name, items in picked.items()})
+        prompt = self.pm.hook.build_prompt(context=ctx, n_samples=self.samples_per_call)
+        if prompt is None:
+            raise PgkdError("no plugin built a prompt; enable 'pgkd_prompt' or load a prompt plugin")
+        self.guard.check_prompt(prompt.text)
+        return ctx, prompt
+
+    async def _step(
+        self, step: int, state: LoopState, current: Trained
+    ) -> tuple[Trained, StepVerdict]:
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        ctx, prompt = await self.prepare(step, state, current)
+        timings["prepare"] = time.perf_counter() - started
+        mark = time.perf_counter()
+        generation = await self._generate(ctx, prompt)
+        timings["teacher"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        accepted, reasons = self._validate(ctx, generation.candidates)
+        self.hooks.record_samples(step, generation.candidates, reasons)
+        timings["validation"] = time.perf_counter() - mark
+        state.history.extend(accepted)
+        trained = await self._train(state.history)
+        state.val_losses.append(trained.validation.loss)
+        ctx.state["val_losses"] = list(state.val_losses)
+        record = StepRecord(
+            step=step,
+            validation=trained.validation,
+            test=trained.test,
+            accepted=len(accepted),
+            rejected=len(generation.candidates) - len(accepted),
+            history_size=len(state.history),
+            best_loss=min(state.val_losses),
+            best_step=state.best_step,
+        )
+        verdict = combine_verdicts(self.pm.hook.on_step_end(context=ctx, record=record))
+        if verdict.is_best:
+            state.best_step = step
+            self.hooks.save_best(step, trained)
+        timings.update(trained.seconds)
+        timings["step"] = time.perf_counter() - started
+        self.hooks.record_step(
+            step,
+            trained,
+            {
+                "accepted": record.accepted,
+                "rejected": record.rejected,
+                "rejected_by_reason": dict(
+                    Counter(texts[0].split(":")[0] for texts in reasons.values())
+                ),
+                "is_best": bool(verdict.is_best),
+                "generation": accounting(generation),
+                "seconds": timings,
+            },
+        )
+        return trained, verdict
+
+    async def _generate(self, ctx: StepContext, prompt: Any) -> Generation:
+        pending = self.pm.hook.generate(
+            context=ctx, prompt=prompt, pool=self.pool, n_samples=self.batch_size
+        )
+        if pending is None:
+            raise PgkdError("no plugin generates samples; enable 'teacher_pool'")
+        result = await pending if inspect.isawaitable(pending) else pending
+        if not isinstance(result, Generation):
+            raise PgkdError(f"the generate hook returned {type(result).__name__}, not Generation")
+        return result
+
+    def _validate(
+        self, ctx: StepContext, candidates: Sequence[Candidate]
+    ) -> tuple[list[Sample], dict[int, list[str]]]:
+        reasons: dict[int, list[str]] = {}
+        for i, cand in enumerate(candidates):
+            if cand.sample is None:
+                reasons.setdefault(i, []).append(f"unparsable: {cand.parse_error or 'no sample'}")
+        ctx.state["history_norms"] = {normalize(s.text) for s in ctx.history}
+        for rejections in self.pm.hook.validate_samples(context=ctx, candidates=candidates):
+            for rejection in rejections or ():
+                _add_reason(reasons, rejection)
+        accepted = [
+            cand.sample
+            for i, cand in enumerate(candidates)
+            if cand.sample is not None and i not in reasons
+        ]
+        return accepted, reasons
+
+
+def accounting(generation: Generation) -> dict[str, Any]:
+    """The step's teacher accounting: every field of the Generation except the samples."""
+    return {
+        f.name: getattr(generation, f.name) for f in fields(generation) if f.name != "candidates"
+    }
+
+
+def _add_reason(reasons: dict[int, list[str]], rejection: Rejection) -> None:
+    text = rejection.reason + (f": {rejection.detail}" if rejection.detail else "")
+    reasons.setdefault(rejection.index, []).append(text)
+
+
+def combine_verdicts(verdicts: Sequence[StepVerdict | None]) -> StepVerdict:
+    """Any ``stop`` stops; the step is best if any plugin says so or none has an opinion."""
+    given = [v for v in verdicts if v is not None]
+    opinions = [v.is_best for v in given if v.is_best is not None]
+    stop = [v for v in given if v.stop]
+    return StepVerdict(
+        is_best=any(opinions) if opinions else True,
+        stop=bool(stop),
+        reason="; ".join(v.reason for v in stop if v.reason),
+    )
+
