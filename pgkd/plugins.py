@@ -136,12 +136,13 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
 
         return register
 
-    # pluggy calls newest first; register in reverse so later plugins win ties.
-    for impl in reversed(pm.hook.register_teachers.get_hookimpls()):
+    # get_hookimpls() lists trylast built-ins first and the newest plugin last; calling them in
+    # that order lets a later registration of the same name replace an earlier one.
+    for impl in pm.hook.register_teachers.get_hookimpls():
         impl.function(register=adder(registry.teachers))
-    for impl in reversed(pm.hook.register_students.get_hookimpls()):
+    for impl in pm.hook.register_students.get_hookimpls():
         impl.function(register=adder(registry.students))
-    for impl in reversed(pm.hook.register_tasks.get_hookimpls()):
+    for impl in pm.hook.register_tasks.get_hookimpls():
         impl.function(register=adder(registry.tasks))
     return registry
 

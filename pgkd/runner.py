@@ -102,8 +102,10 @@ class RunDirectory:
     def config_path(self) -> Path:
         return self.path / CONFIG_FILE
 
-    def prepare(self, config: Config, *, overwrite: bool) -> None:
-        """Create the directory for a new run, refusing to mix two runs in one place."""
+    def check_new(self, *, overwrite: bool) -> None:
+        """Refuse to mix two runs in one place (no side effects)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"{self.path}: is a file; pick a folder for --out")
         if self.path.exists() and any(self.path.iterdir()):
             if not self.config_path.exists() and not overwrite:
                 raise RunDirError(
@@ -114,6 +116,11 @@ class RunDirectory:
                     f"{self.path}: already holds a run; use `pgkd resume {self.path}` to continue "
                     "it, or pass --overwrite to start over"
                 )
+
+    def create(self, config: Config, *, overwrite: bool) -> None:
+        """Create the directory for a new run and write its resolved config."""
+        self.check_new(overwrite=overwrite)
+        if self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.config_path, dump_toml(config.to_toml_dict()).encode())
@@ -284,6 +291,7 @@ async def execute(
     *,
     resume: bool,
     progress: Progress,
+    overwrite: bool = False,
     extra_plugins: Sequence[object] = (),
     entry_points_enabled: bool = True,
 ) -> dict[str, Any]:
@@ -299,8 +307,11 @@ async def execute(
     splits = prepare_splits(config.data, task, config.kd.seed)
     heldout = [s.text for s in (*splits.validation, *splits.test, *splits.loop_test)]
     guard = HeldOutGuard(heldout, near_copy_threshold=config.kd.near_copy_threshold)
-    recorder = Recorder(run_dir, task, progress)
+    train = make_trainer(config, registry, task, splits, progress)
     teacher = make_teacher(config, registry)
+    if not resume:
+        run_dir.create(config, overwrite=overwrite)
+    recorder = Recorder(run_dir, task, progress)
     usage = Usage()
     cache = ResponseCache(run_dir.path / CACHE_FILE) if config.teacher.cache else None
     pool = TeacherPool(
@@ -318,7 +329,6 @@ async def execute(
         seed=config.kd.seed,
         **pool_limits(config),
     )
-    train = make_trainer(config, registry, task, splits, progress)
     loop = Loop(
         pm=pm,
         task=task,
@@ -386,12 +396,13 @@ def run(
 ) -> dict[str, Any]:
     """Start a new run in ``out``; returns the summary."""
     run_dir = RunDirectory(out)
-    run_dir.prepare(config, overwrite=overwrite)
+    run_dir.check_new(overwrite=overwrite)
     return asyncio.run(
         execute(
             config,
             run_dir,
             resume=False,
+            overwrite=overwrite,
             progress=progress or Progress.auto(),
             extra_plugins=extra_plugins,
             entry_points_enabled=entry_points_enabled,
