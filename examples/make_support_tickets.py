@@ -113,24 +113,30 @@ def _messages(rng: random.Random, templates: list[str], count: int) -> list[str]
     return ordered
 
 
-def build(seed: int = 7) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+def build(seed: int = 7) -> dict[str, list[dict[str, str]]]:
+    """Train uses 8 of each intent's 12 templates; test the 4 others, so the student must
+    generalise; validation mixes seen and unseen templates, so its report is informative."""
     rng = random.Random(seed)
-    train: list[dict[str, str]] = []
-    test: list[dict[str, str]] = []
+    splits: dict[str, list[dict[str, str]]] = {"train": [], "validation": [], "test": []}
+    seen: set[str] = set()
     for label, templates in INTENTS.items():
-        # Test messages come from templates train never saw: the student must generalise.
-        train += [{"text": t, "label": label} for t in _messages(rng, templates[:8], 30)]
-        test += [{"text": t, "label": label} for t in _messages(rng, templates[8:], 20)]
-    rng.shuffle(train)
-    rng.shuffle(test)
-    return train, test
+        for split, chosen, count in (
+            ("train", templates[:8], 30),
+            ("validation", templates[6:10], 8),
+            ("test", templates[8:], 20),
+        ):
+            texts = [t for t in _messages(rng, chosen, count + 10) if t not in seen][:count]
+            seen.update(texts)
+            splits[split] += [{"text": t, "label": label} for t in texts]
+    for rows in splits.values():
+        rng.shuffle(rows)
+    return splits
 
 
 def main() -> None:
     out = Path(__file__).parent / "support_tickets"
     out.mkdir(exist_ok=True)
-    train, test = build()
-    for name, rows in (("train", train), ("test", test)):
+    for name, rows in build().items():
         with open(out / f"{name}.jsonl", "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(json.dumps(row) + "\n")

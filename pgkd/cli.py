@@ -1,4 +1,5 @@
-"""``pgkd run | resume | predict | plugins``: input errors print one line, never a traceback."""
+"""``pgkd run | resume | report | predict | export | plugins``: input errors print one line,
+never a traceback."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start a PGKD run from a TOML config")
     run.add_argument("config", type=Path, help="the run's TOML config")
-    run.add_argument("--out", type=Path, required=True, help="the run directory to create")
+    run.add_argument(
+        "--out", type=Path, help="the run directory to create (required unless --dry-run)"
+    )
     run.add_argument(
         "--set",
         dest="overrides",
@@ -35,18 +38,76 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     run.add_argument("--quiet", action="store_true", help="print only the final summary")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="train model_0, print the first prompt and estimate calls, tokens and cost of the "
+        "whole run; calls no teacher and writes nothing",
+    )
 
     resume = sub.add_parser("resume", help="continue an interrupted run from its last step")
-    resume.add_argument("run_dir", type=Path)
-    resume.add_argument("--quiet", action="store_true")
+    resume.add_argument("run_dir", type=Path, help="the --out of the interrupted run")
+    resume.add_argument(
+        "--config",
+        type=Path,
+        help="the config you mean to continue with; refused if it differs from the run's",
+    )
+    resume.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="overrides you mean to continue with; refused if they change the run's config",
+    )
+    resume.add_argument("--quiet", action="store_true", help="print only the final summary")
 
-    predict = sub.add_parser("predict", help="label a JSONL/CSV/Parquet file with a student")
-    predict.add_argument("model", type=Path, help="a saved student, e.g. RUN_DIR/best")
-    predict.add_argument("input", type=Path, help="records with a text field")
-    predict.add_argument("--out", type=Path, required=True, help="JSONL or CSV to write")
-    predict.add_argument("--text-field", default="text")
-    predict.add_argument("--top-k", type=int, default=3)
-    predict.add_argument("--batch-size", type=int, default=256)
+    report = sub.add_parser("report", help="write a run's report.html (plots, samples, costs)")
+    report.add_argument("run_dir", type=Path, help="a run directory (finished or not)")
+    report.add_argument(
+        "--out", type=Path, help="where to write the page (default: RUN_DIR/report.html)"
+    )
+
+    predict = sub.add_parser(
+        "predict", help="label a JSONL/CSV/Parquet file, streamed in chunks, with top-k labels"
+    )
+    predict.add_argument(
+        "model", type=Path, help="a run directory, its best/ folder, or a `pgkd export` folder"
+    )
+    predict.add_argument("input", type=Path, help="JSONL, CSV/TSV (optionally .gz) or Parquet")
+    predict.add_argument(
+        "--out", type=Path, required=True, help="output file: .jsonl, .csv or .parquet"
+    )
+    predict.add_argument("--text-field", default="text", help="input field holding the text")
+    predict.add_argument("--top-k", type=int, default=3, help="labels with probabilities per row")
+    predict.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
+    predict.add_argument(
+        "--chunk-rows", type=int, default=2048, help="rows read and held in memory at once"
+    )
+    predict.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="copy this input field (e.g. an id) to the output (repeatable)",
+    )
+    predict.add_argument("--no-text", action="store_true", help="leave the text out of the output")
+    predict.add_argument(
+        "--quantize",
+        choices=["int8"],
+        help="torch dynamic int8 quantization of the student (faster on CPU)",
+    )
+    predict.add_argument("--quiet", action="store_true", help="no progress output")
+
+    export = sub.add_parser("export", help="export a run's best student to ONNX for onnxruntime")
+    export.add_argument("run_dir", type=Path, help="a run directory or a saved student folder")
+    export.add_argument("--format", default="onnx", choices=["onnx"], help="export format")
+    export.add_argument(
+        "--quantize", choices=["int8"], help="int8 weights (onnxruntime dynamic quantization)"
+    )
+    export.add_argument(
+        "--out", type=Path, help="folder to write (default: RUN_DIR/onnx or RUN_DIR/onnx-int8)"
+    )
 
     sub.add_parser("plugins", help="list loaded plugins and the hooks each implements")
     return parser
@@ -59,8 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "resume":
             return _resume(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "predict":
             return _predict(args)
+        if args.command == "export":
+            return _export(args)
         if args.command == "plugins":
             return _plugins()
     except PgkdError as exc:
@@ -78,35 +143,78 @@ def _run(args: argparse.Namespace) -> int:
     from pgkd.runner import run
 
     config = load_config(args.config, args.overrides)
+    if args.dry_run:
+        return _dry_run(config, args)
+    if args.out is None:
+        raise PgkdError("pgkd run: --out RUN_DIR is required (or pass --dry-run)")
     summary = run(config, args.out, overwrite=args.overwrite, progress=Progress.auto(quiet=args.quiet))
     print(format_summary(summary, args.out))
     return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from pgkd.config import load_config
     from pgkd.progress import Progress
-    from pgkd.runner import SUMMARY_FILE, resume
+    from pgkd.runner import SUMMARY_FILE, RunDirectory, resume
 
+    run_dir = RunDirectory(args.run_dir)
+    changed = None
+    if args.config is not None or args.overrides:
+        changed = load_config(args.config or run_dir.config_path, args.overrides)
+        run_dir.check_resumable(run_dir.load_config(), changed)
     if (args.run_dir / SUMMARY_FILE).exists():
         print(f"pgkd: {args.run_dir} already finished; nothing to resume")
         return 0
-    summary = resume(args.run_dir, progress=Progress.auto(quiet=args.quiet))
+    summary = resume(args.run_dir, changed=changed, progress=Progress.auto(quiet=args.quiet))
     print(format_summary(summary, args.run_dir))
     return 0
 
 
-def _predict(args: argparse.Namespace) -> int:
-    from pgkd.predict import predict_file
+def _dry_run(config: Any, args: argparse.Namespace) -> int:
+    from pgkd.dryrun import dry_run, format_dry_run
+    from pgkd.progress import Progress
 
-    count = predict_file(
-        args.model,
-        args.input,
-        args.out,
+    estimate = dry_run(config, progress=Progress.auto(quiet=args.quiet))
+    print(format_dry_run(estimate, config))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pgkd.report import write_report
+
+    print(f"pgkd: wrote {write_report(args.run_dir, args.out)}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from pgkd.predict import PredictOptions, predict_file
+    from pgkd.progress import Progress
+
+    progress = Progress.auto(quiet=args.quiet)
+    options = PredictOptions(
         text_field=args.text_field,
         top_k=args.top_k,
         batch_size=args.batch_size,
+        chunk_rows=args.chunk_rows,
+        keep=tuple(args.keep),
+        include_text=not args.no_text,
+        quantize=args.quantize,
+        progress=progress.task("predict", unit="rows"),
     )
+    try:
+        count = predict_file(args.model, args.input, args.out, options)
+    finally:
+        progress.close()
     print(f"pgkd: wrote {count} predictions to {args.out}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pgkd.export import export_model
+
+    default = args.run_dir / ("onnx-int8" if args.quantize else "onnx")
+    path = export_model(args.run_dir, args.out or default, fmt=args.format, quantize=args.quantize)
+    print(f"pgkd: wrote {path} (run it with `pgkd predict {path.parent} INPUT --out OUTPUT`)")
     return 0
 
 

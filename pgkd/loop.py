@@ -166,6 +166,9 @@ class Loop:
             best_step=state.best_step,
         )
         verdict = combine_verdicts(self.pm.hook.on_step_end(context=ctx, record=record))
+        if generation.budget_exhausted:
+            reason = "teacher budget exhausted (max_cost_usd / max_calls)"
+            verdict = StepVerdict(is_best=verdict.is_best, stop=True, reason=reason)
         if verdict.is_best:
             state.best_step = step
             self.hooks.save_best(step, trained)

@@ -6,6 +6,8 @@ Everything a run learns or pays for is written to the run directory before it is
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import shutil
 import time
 from collections import Counter
@@ -36,6 +38,7 @@ CONFIG_FILE = "config.toml"
 JOURNAL_FILE = "journal.jsonl"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+INPUTS_FILE = "inputs.json"
 BEST_DIR = "best"
 CACHE_FILE = "cache.sqlite"
 
@@ -92,6 +95,25 @@ def make_teacher(config: Config, registry: Registry) -> Teacher:
     return teacher
 
 
+def fingerprint_inputs(config: Config) -> dict[str, str | None]:
+    """SHA-256 of each data file, so a resume can prove it trains on the same data."""
+    out: dict[str, str | None] = {}
+    for key in ("train", "validation", "test"):
+        path = getattr(config.data, key)
+        out[key] = hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
+    return out
+
+
+def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ, e.g. ``["kd.steps (10 -> 5)"]``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in config_diff(old.get(k), new.get(k), f"{prefix}{k}.")]
+    if old != new:
+        return [f"{prefix.rstrip('.')} ({old!r} -> {new!r})"]
+    return []
+
+
 class RunDirectory:
     """The files of one run; see :mod:`pgkd.store` for the layout."""
 
@@ -124,6 +146,27 @@ class RunDirectory:
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.config_path, dump_toml(config.to_toml_dict()).encode())
+        atomic_write_json(self.path / INPUTS_FILE, fingerprint_inputs(config))
+
+    def check_resumable(self, config: Config, changed: Config | None) -> None:
+        """Refuse to resume when the config or the data files differ from the run's."""
+        if changed is not None:
+            diff = config_diff(config.to_toml_dict(), changed.to_toml_dict())
+            if diff:
+                raise RunDirError(
+                    f"{self.path}: the config changed since the run started ({', '.join(diff)}); "
+                    "resume with the original config or start a new run"
+                )
+        recorded = self.path / INPUTS_FILE
+        if recorded.exists():
+            before = json.loads(recorded.read_text(encoding="utf-8"))
+            now = fingerprint_inputs(config)
+            moved = [key for key in before if before[key] != now.get(key)]
+            if moved:
+                raise RunDirError(
+                    f"{self.path}: data changed since the run started ([data] {', '.join(moved)}); "
+                    "restore the original files or start a new run"
+                )
 
     def load_config(self) -> Config:
         import tomllib
@@ -413,6 +456,7 @@ def run(
 def resume(
     out: Path,
     *,
+    changed: Config | None = None,
     progress: Progress | None = None,
     extra_plugins: Sequence[object] = (),
     entry_points_enabled: bool = True,
@@ -420,6 +464,7 @@ def resume(
     """Continue the run in ``out`` from its last completed step."""
     run_dir = RunDirectory(out)
     config = run_dir.load_config()
+    run_dir.check_resumable(config, changed)
     return asyncio.run(
         execute(
             config,

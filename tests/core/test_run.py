@@ -171,3 +171,29 @@ def test_cli_input_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err.strip()
     assert err.startswith("pgkd: error:") and "missing.jsonl: no such file" in err
     assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("train", "extra", "expected"),
+    [
+        ("", "", "the file is empty"),
+        ('{"text": "a"}\n', "", "missing field(s) label (fields found: text)"),
+        ('{"text": "a", "label": "x"}\n' * 5, "", "at least two classes"),
+        ("text;label\nhello;a\nthere;b\n", "", "too few to split off validation"),
+        ('{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n', "[kd]\nsteps = -1\n", "[kd] steps"),
+        ('{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n', "[teacher]\nmodel = \"nope:x\"\n", "unknown provider 'nope'"),
+        ('{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n', "[student]\nkind = \"huge\"\n", "unknown student 'huge'"),
+    ],
+)
+def test_bad_input_is_one_line_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], train: str, extra: str, expected: str
+) -> None:
+    suffix = ".csv" if ";" in train else ".jsonl"
+    (tmp_path / f"train{suffix}").write_text(train * (1 if "two classes" in expected or not train.startswith("{") else 4))
+    config = tmp_path / "c.toml"
+    config.write_text(f'[data]\ntrain = "train{suffix}"\n{extra}')
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
