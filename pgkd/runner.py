@@ -12,7 +12,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ SUMMARY_FILE = "summary.json"
 INPUTS_FILE = "inputs.json"
 BEST_DIR = "best"
 CACHE_FILE = "cache.sqlite"
+EMBEDDINGS_FILE = "embeddings.sqlite"
 
 
 def student_settings(config: Config) -> StudentSettings:
@@ -241,6 +242,7 @@ def make_trainer(
     task: Any,
     splits: Splits,
     progress: Progress,
+    store: Path | None = None,
 ) -> Callable[[list[Sample]], Trained]:
     kind = config.student.kind
     student_class = registry.students.get(kind)
@@ -248,6 +250,8 @@ def make_trainer(
         known = ", ".join(sorted(registry.students))
         raise ConfigError(f"[student] kind: unknown student {kind!r}; use one of: {known}")
     settings = student_settings(config)
+    if store is not None:
+        settings = replace(settings, options={**settings.options, "embedding_store": str(store)})
 
     def train(history: list[Sample]) -> Trained:
         seconds: dict[str, float] = {}
@@ -350,7 +354,8 @@ async def execute(
     splits = prepare_splits(config.data, task, config.kd.seed)
     heldout = [s.text for s in (*splits.validation, *splits.test, *splits.loop_test)]
     guard = HeldOutGuard(heldout, near_copy_threshold=config.kd.near_copy_threshold)
-    train = make_trainer(config, registry, task, splits, progress)
+    store = run_dir.path / EMBEDDINGS_FILE
+    train = make_trainer(config, registry, task, splits, progress, store)
     teacher = make_teacher(config, registry)
     if not resume:
         run_dir.create(config, overwrite=overwrite)
