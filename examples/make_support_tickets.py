@@ -10,8 +10,20 @@ import json
 import random
 from pathlib import Path
 
-PRODUCTS = ["headphones", "coffee maker", "running shoes", "desk lamp", "phone case", "blender",
-            "backpack", "smart watch", "yoga mat", "keyboard", "winter jacket", "air fryer"]
+PRODUCTS = [
+    "headphones",
+    "coffee maker",
+    "running shoes",
+    "desk lamp",
+    "phone case",
+    "blender",
+    "backpack",
+    "smart watch",
+    "yoga mat",
+    "keyboard",
+    "winter jacket",
+    "air fryer",
+]
 INTENTS: dict[str, list[str]] = {
     "billing": [
         "I was charged twice for my {p} order, please refund one of the payments",
@@ -98,7 +110,16 @@ INTENTS: dict[str, list[str]] = {
         "does the {p} include batteries or do I buy them separately",
     ],
 }
-OPENERS = ["", "", "hi, ", "hello, ", "quick question: ", "urgent: ", "hey team, ", "good morning, "]
+OPENERS = [
+    "",
+    "",
+    "hi, ",
+    "hello, ",
+    "quick question: ",
+    "urgent: ",
+    "hey team, ",
+    "good morning, ",
+]
 CLOSERS = ["", "", "", " thanks", " thank you!", " please help", " cheers", " asap please"]
 
 

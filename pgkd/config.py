@@ -62,7 +62,8 @@ class TeacherConfig(_Section):
         provider, sep, model = value.partition(":")
         if not sep or not provider or not model:
             raise ValueError(
-                f"expected 'provider:model' (e.g. 'local:smollm2', 'openai:gpt-4o-mini'), got {value!r}"
+                "expected 'provider:model' (e.g. 'local:smollm2', 'openai:gpt-4o-mini'), "
+                f"got {value!r}"
             )
         return value
 
@@ -119,7 +120,8 @@ class Config(_Section):
 
     def to_toml_dict(self) -> dict[str, Any]:
         """The resolved config as plain TOML-able data (paths as strings, Nones dropped)."""
-        return _drop_none(self.model_dump(mode="json"))
+        data: dict[str, Any] = _drop_none(self.model_dump(mode="json"))
+        return data
 
 
 def _drop_none(value: Any) -> Any:
@@ -177,7 +179,7 @@ def _format_error(source: str, exc: ValidationError) -> str:
     if kind == "missing" and not section:
         return f"{source}: the [{leaf}] section is required; add it (e.g. [data] with train = ...)"
     if kind == "missing":
-        return f"{source}: {where} is required; add it (e.g. {leaf} = \"data/train.jsonl\")"
+        return f'{source}: {where} is required; add it (e.g. {leaf} = "data/train.jsonl")'
     got = err.get("input")
     return f"{source}: {where}: {err['msg']} (got {got!r}); fix the value"
 
@@ -247,4 +249,3 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
-

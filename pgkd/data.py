@@ -90,7 +90,7 @@ def _iter_jsonl(path: Path, fh: io.TextIOBase) -> Iterator[tuple[int, Mapping[st
             ) from None
         if not isinstance(record, dict):
             raise DataError(
-                f"{path}:{number}: expected a JSON object like {{\"text\": ..., \"label\": ...}}"
+                f'{path}:{number}: expected a JSON object like {{"text": ..., "label": ...}}'
             )
         yield number, record
 
@@ -126,8 +126,7 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
-    for number, record in enumerate(table.to_pylist(), start=1):
-        yield number, record
+    yield from enumerate(table.to_pylist(), start=1)
 
 
 def load_samples(
@@ -175,10 +174,7 @@ def stratified_split(
         group = groups[key][:]
         rng.shuffle(group)
         take = round(len(group) * fraction)
-        if len(group) >= 2:
-            take = min(max(take, 1), len(group) - 1)
-        else:
-            take = 0
+        take = min(max(take, 1), len(group) - 1) if len(group) >= 2 else 0
         held.extend(group[:take])
         rest.extend(group[take:])
     rng.shuffle(rest)

@@ -22,8 +22,15 @@ import pluggy
 
 if TYPE_CHECKING:
     from pgkd.teachers.pool import Generation, TeacherPool
-    from pgkd.types import Candidate, Example, Prompt, Rejection, StepContext, StepRecord
-    from pgkd.types import StepVerdict
+    from pgkd.types import (
+        Candidate,
+        Example,
+        Prompt,
+        Rejection,
+        StepContext,
+        StepRecord,
+        StepVerdict,
+    )
 
 hookspec = pluggy.HookspecMarker("pgkd")
 hookimpl = pluggy.HookimplMarker("pgkd")

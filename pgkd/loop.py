@@ -122,7 +122,9 @@ class Loop:
             guard=self.guard,
         )
 
-    async def prepare(self, step: int, state: LoopState, current: Trained) -> tuple[StepContext, Any]:
+    async def prepare(
+        self, step: int, state: LoopState, current: Trained
+    ) -> tuple[StepContext, Any]:
         """Fire ``on_eval``, ``select_examples`` and ``build_prompt``; check the prompt."""
         ctx = self.context(step, state, current)
         for section in self.pm.hook.on_eval(context=ctx):
@@ -133,7 +135,9 @@ class Loop:
                 ctx.examples.update({name: list(items) for name, items in picked.items()})
         prompt = self.pm.hook.build_prompt(context=ctx, n_samples=self.samples_per_call)
         if prompt is None:
-            raise PgkdError("no plugin built a prompt; enable 'pgkd_prompt' or load a prompt plugin")
+            raise PgkdError(
+                "no plugin built a prompt; enable 'pgkd_prompt' or load a prompt plugin"
+            )
         self.guard.check_prompt(prompt.text)
         return ctx, prompt
 
@@ -242,4 +246,3 @@ def combine_verdicts(verdicts: Sequence[StepVerdict | None]) -> StepVerdict:
         stop=bool(stop),
         reason="; ".join(v.reason for v in stop if v.reason),
     )
-

@@ -25,8 +25,13 @@ from pgkd.guard import HeldOutGuard
 from pgkd.loop import Loop, LoopState, Trained
 from pgkd.plugins import Registry, build_plugin_manager, build_registry
 from pgkd.progress import Progress
-from pgkd.store import JsonlLog, atomic_replace_dir, atomic_write_bytes, atomic_write_json
-from pgkd.store import read_jsonl
+from pgkd.store import (
+    JsonlLog,
+    atomic_replace_dir,
+    atomic_write_bytes,
+    atomic_write_json,
+    read_jsonl,
+)
 from pgkd.students.base import Student, StudentSettings
 from pgkd.teachers.base import Teacher, TeacherSettings
 from pgkd.teachers.cache import ResponseCache
@@ -89,9 +94,7 @@ def make_teacher(config: Config, registry: Registry) -> Teacher:
     factory = registry.teachers.get(provider)
     if factory is None:
         known = ", ".join(sorted(registry.teachers))
-        raise ConfigError(
-            f"[teacher] model: unknown provider {provider!r}; use one of: {known}"
-        )
+        raise ConfigError(f"[teacher] model: unknown provider {provider!r}; use one of: {known}")
     teacher: Teacher = factory(teacher_settings(config))
     return teacher
 
@@ -227,7 +230,11 @@ class Recorder:
         trained.student.save(staging)
         atomic_write_json(
             staging / "pgkd_best.json",
-            {"step": step, "val": dict(trained.validation.metrics), "val_loss": trained.validation.loss},
+            {
+                "step": step,
+                "val": dict(trained.validation.metrics),
+                "val_loss": trained.validation.loss,
+            },
         )
         atomic_replace_dir(staging, target)
 
@@ -298,7 +305,7 @@ def summarize(run_dir: RunDirectory, state: LoopState, usage: Usage) -> dict[str
     by_step = {line["step"]: line for line in lines}
     first, best = by_step.get(0, {}), by_step.get(state.best_step, {})
     reasons: Counter[str] = Counter()
-    teacher: Counter[str] = Counter()
+    teacher: dict[str, float] = {}
     generated = accepted = 0
     for line in lines[1:]:
         accepted += int(line.get("accepted", 0))
@@ -306,7 +313,7 @@ def summarize(run_dir: RunDirectory, state: LoopState, usage: Usage) -> dict[str
         reasons.update(line.get("rejected_by_reason", {}))
         for key, value in (line.get("generation") or {}).items():
             if isinstance(value, int | float) and not isinstance(value, bool):
-                teacher[key] += value
+                teacher[key] = teacher.get(key, 0) + value
     return {
         "best_step": state.best_step,
         "steps_run": state.steps_run,

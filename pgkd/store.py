@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,17 @@ class JsonlLog:
         line = _dumps(record) + b"\n"
         with self._lock:
             self._fh.write(line)
+            self._fh.flush()
+            if self._fsync:
+                os.fsync(self._fh.fileno())
+
+    def append_many(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Append several records with one flush and fsync (a group commit)."""
+        data = b"".join(_dumps(record) + b"\n" for record in records)
+        if not data:
+            return
+        with self._lock:
+            self._fh.write(data)
             self._fh.flush()
             if self._fsync:
                 os.fsync(self._fh.fileno())

@@ -73,9 +73,7 @@ class CorrectIncorrectSelector:
             indices = _predicted(context, correct)
             rng = _rng(context, name)
             picked = rng.sample(indices, min(len(indices), _setting(context, name, 16)))
-            out[name] = [
-                Example(context.history[i], context.train_predictions[i]) for i in picked
-            ]
+            out[name] = [Example(context.history[i], context.train_predictions[i]) for i in picked]
         return out
 
 
@@ -92,5 +90,3 @@ class HardNegativeMiner:
                 Example(context.history[i], context.train_predictions[i]) for i in wrong[:k]
             ]
         }
-
-

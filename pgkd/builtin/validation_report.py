@@ -14,12 +14,17 @@ from pgkd.types import Evaluation, StepContext
 def render_report(evaluation: Evaluation) -> str:
     metrics = evaluation.metrics
     head = ", ".join(f"{name} {value:.3f}" for name, value in metrics.items())
-    lines = [f"overall: {head}, loss {evaluation.loss:.3f}", "", "class | precision | recall | f1 | support"]
+    lines = [
+        f"overall: {head}, loss {evaluation.loss:.3f}",
+        "",
+        "class | precision | recall | f1 | support",
+    ]
     # Weakest classes first: with hundreds of classes the top of the list is what matters.
     ranked = sorted(evaluation.per_class.items(), key=lambda item: (item[1].f1, item[0]))
     for name, score in ranked:
         lines.append(
-            f"{name} | {score.precision:.2f} | {score.recall:.2f} | {score.f1:.2f} | {score.support}"
+            f"{name} | {score.precision:.2f} | {score.recall:.2f} | {score.f1:.2f}"
+            f" | {score.support}"
         )
     return "\n".join(lines)
 

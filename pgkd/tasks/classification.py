@@ -87,9 +87,7 @@ def score_probabilities(
     picked = probs[np.arange(len(gold)), y_true] if len(gold) else np.zeros(0)
     loss = float(-np.log(np.clip(picked, 1e-12, 1.0)).mean()) if len(gold) else 0.0
     ids = list(range(len(labels)))
-    p, r, f, s = precision_recall_fscore_support(
-        y_true, y_pred, labels=ids, zero_division=0.0
-    )
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0.0)
     support = np.asarray(s)
     present = support > 0
     weights = support / support.sum() if support.sum() else support

@@ -1,8 +1,8 @@
 """The teacher interface: one provider call in, one reply out.
 
 A teacher knows its wire protocol and nothing else. Filling a batch (concurrency, transport
-retries, re-asks on bad JSON, accounting, caching) belongs to :class:`pgkd.teachers.pool.TeacherPool`,
-so a new provider is one small class.
+retries, re-asks on bad JSON, accounting, caching) belongs to
+:class:`pgkd.teachers.pool.TeacherPool`, so a new provider is one small class.
 """
 
 from __future__ import annotations

@@ -20,8 +20,14 @@ def tickets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tickets")
     rng = random.Random(123)
     labels = sorted(INTENTS)
-    train = {json.loads(line)["text"] for line in (ROOT / "examples/support_tickets/train.jsonl").read_text().splitlines()}
-    test = {json.loads(line)["text"] for line in (ROOT / "examples/support_tickets/test.jsonl").read_text().splitlines()}
+    train = {
+        json.loads(line)["text"]
+        for line in (ROOT / "examples/support_tickets/train.jsonl").read_text().splitlines()
+    }
+    test = {
+        json.loads(line)["text"]
+        for line in (ROOT / "examples/support_tickets/test.jsonl").read_text().splitlines()
+    }
     pool, wrong = [], []
     for label, templates in INTENTS.items():
         for text in _messages(rng, templates, 60):

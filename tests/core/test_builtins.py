@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
+
 from pgkd.builtin.early_stopping import EarlyStopping
 from pgkd.builtin.prompt import render_prompt
 from pgkd.builtin.sample_checks import DuplicateFilter, LeakageFilter, SampleChecks
@@ -11,8 +13,6 @@ from pgkd.config import KDConfig
 from pgkd.guard import HeldOutGuard
 from pgkd.tasks.classification import ClassificationTask, score_probabilities
 from pgkd.types import Candidate, Example, Prediction, Sample, StepContext, StepRecord
-
-import numpy as np
 
 LABELS = ("billing", "shipping", "returns")
 
@@ -37,7 +37,9 @@ def context(history: list[Sample], preds: list[Prediction], **kd: int) -> StepCo
 def history() -> tuple[list[Sample], list[Prediction]]:
     samples = [Sample(f"text {i}", LABELS[i % 3]) for i in range(30)]
     preds = [
-        Prediction(LABELS[i % 3] if i % 2 else LABELS[(i + 1) % 3], confidence=i / 30, correct=bool(i % 2))
+        Prediction(
+            LABELS[i % 3] if i % 2 else LABELS[(i + 1) % 3], confidence=i / 30, correct=bool(i % 2)
+        )
         for i in range(30)
     ]
     return samples, preds
@@ -56,8 +58,12 @@ def test_selection_counts_and_hard_negatives_are_the_most_confident_mistakes() -
     few = FewShotSelector().select_examples(ctx)["few_shot"]
     assert len(few) == 6 and {e.sample.target for e in few} == set(LABELS)
     picked = CorrectIncorrectSelector().select_examples(ctx)
-    assert len(picked["correct"]) == 4 and all(e.prediction and e.prediction.correct for e in picked["correct"])
-    assert len(picked["incorrect"]) == 5 and not any(e.prediction and e.prediction.correct for e in picked["incorrect"])
+    assert len(picked["correct"]) == 4 and all(
+        e.prediction and e.prediction.correct for e in picked["correct"]
+    )
+    assert len(picked["incorrect"]) == 5 and not any(
+        e.prediction and e.prediction.correct for e in picked["incorrect"]
+    )
     hard = HardNegativeMiner().select_examples(ctx)["hard_negatives"]
     assert [e.sample.text for e in hard] == ["text 28", "text 26", "text 24"]
 
@@ -74,7 +80,10 @@ def test_selection_never_picks_history_that_contains_held_out_text() -> None:
 def test_prompt_sections_follow_what_plugins_supplied() -> None:
     samples, preds = history()
     ctx = context(samples, preds)
-    ctx.examples = {"few_shot": [Example(samples[0])], "hard_negatives": [Example(samples[2], preds[2])]}
+    ctx.examples = {
+        "few_shot": [Example(samples[0])],
+        "hard_negatives": [Example(samples[2], preds[2])],
+    }
     ctx.report = {"validation_report": "REPORT"}
     prompt = render_prompt(ctx, 8).user
     assert "REPORT" in prompt and "confident" in prompt and "- billing" in prompt
@@ -90,7 +99,10 @@ def test_sample_checks_reasons() -> None:
     task = ClassificationTask()
 
     def cand(text: str, label: str) -> Candidate:
-        return Candidate({"text": text, "label": label}, task.parse_record({"text": text, "label": label}, origin="teacher", step=1))
+        return Candidate(
+            {"text": text, "label": label},
+            task.parse_record({"text": text, "label": label}, origin="teacher", step=1),
+        )
 
     batch = [
         cand("a fine new message", "billing"),

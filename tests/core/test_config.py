@@ -24,7 +24,9 @@ def test_defaults_are_the_papers(tmp_path: Path) -> None:
 
 def test_overrides_are_typed(tmp_path: Path) -> None:
     path = write(tmp_path, '[data]\ntrain = "t.jsonl"\n')
-    config = load_config(path, ["kd.steps=3", "teacher.model=openai:gpt-x", "plugins.disable=['hard_negatives']"])
+    config = load_config(
+        path, ["kd.steps=3", "teacher.model=openai:gpt-x", "plugins.disable=['hard_negatives']"]
+    )
     assert config.kd.steps == 3
     assert config.teacher.provider == "openai" and config.teacher.model_name == "gpt-x"
     assert config.plugins.disable == ["hard_negatives"]
@@ -33,10 +35,22 @@ def test_overrides_are_typed(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "overrides", "expected"),
     [
-        ('[data]\ntrain = "t.jsonl"\n[kd]\nstepz = 3\n', [], "unknown key [kd] stepz; remove it or use one of: batch_size"),
-        ('[data]\ntrain = "t.jsonl"\n[kd]\nsteps = "ten"\n', [], "[kd] steps: Input should be a valid integer"),
+        (
+            '[data]\ntrain = "t.jsonl"\n[kd]\nstepz = 3\n',
+            [],
+            "unknown key [kd] stepz; remove it or use one of: batch_size",
+        ),
+        (
+            '[data]\ntrain = "t.jsonl"\n[kd]\nsteps = "ten"\n',
+            [],
+            "[kd] steps: Input should be a valid integer",
+        ),
         ("[kd]\nsteps = 3\n", [], "the [data] section is required"),
-        ('[data]\ntrain = "t.jsonl"\n[teacher]\nmodel = "gpt-4"\n', [], "expected 'provider:model'"),
+        (
+            '[data]\ntrain = "t.jsonl"\n[teacher]\nmodel = "gpt-4"\n',
+            [],
+            "expected 'provider:model'",
+        ),
         ('[data]\ntrain = "t.jsonl"\n', ["kd.patience=0"], "[kd] patience"),
         ('[data]\ntrain = "t.jsonl"\n[kd\n', [], "invalid TOML"),
         ('[data]\ntrain = "t.jsonl"\n', ["nonsense"], "expected section.key=value"),
@@ -61,6 +75,8 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 
 def test_resolved_config_round_trips(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, '[data]\ntrain = "t.jsonl"\n[teacher]\noptions = {region = "us-east-1"}\n'))
+    config = load_config(
+        write(tmp_path, '[data]\ntrain = "t.jsonl"\n[teacher]\noptions = {region = "us-east-1"}\n')
+    )
     again = write(tmp_path, dump_toml(config.to_toml_dict()))
     assert load_config(again) == config

@@ -20,7 +20,9 @@ def jsonl(path: Path, rows: list[str]) -> Path:
 
 
 def rows(n: int, labels: tuple[str, ...] = ("a", "b")) -> list[str]:
-    return [f'{{"text": "sample number {i}", "label": "{labels[i % len(labels)]}"}}' for i in range(n)]
+    return [
+        f'{{"text": "sample number {i}", "label": "{labels[i % len(labels)]}"}}' for i in range(n)
+    ]
 
 
 def test_jsonl_gzip_csv_tsv_parquet_agree(tmp_path: Path) -> None:
@@ -28,12 +30,17 @@ def test_jsonl_gzip_csv_tsv_parquet_agree(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     expected = [("hello, world", "a"), ("second", "b")]
-    jsonl(tmp_path / "d.jsonl", ['{"text": "hello, world", "label": "a"}', '{"text": "second", "label": "b"}'])
+    jsonl(
+        tmp_path / "d.jsonl",
+        ['{"text": "hello, world", "label": "a"}', '{"text": "second", "label": "b"}'],
+    )
     (tmp_path / "d.jsonl.gz").write_bytes(gzip.compress((tmp_path / "d.jsonl").read_bytes()))
     (tmp_path / "d.csv").write_text('text,label\n"hello, world",a\nsecond,b\n', encoding="utf-8")
     (tmp_path / "d.tsv").write_text("label\ttext\na\thello, world\nb\tsecond\n", encoding="utf-8")
     (tmp_path / "semi.csv").write_text("text;label\nhello, world;a\nsecond;b\n", encoding="utf-8")
-    pq.write_table(pa.table({"text": ["hello, world", "second"], "label": ["a", "b"]}), tmp_path / "d.parquet")
+    pq.write_table(
+        pa.table({"text": ["hello, world", "second"], "label": ["a", "b"]}), tmp_path / "d.parquet"
+    )
     for name in ("d.jsonl", "d.jsonl.gz", "d.csv", "d.tsv", "semi.csv", "d.parquet"):
         samples = load_samples(tmp_path / name, TASK)
         assert [(s.text, s.target) for s in samples] == expected, name
@@ -50,7 +57,10 @@ def test_custom_field_names(tmp_path: Path) -> None:
     [
         (b"", "the file is empty"),
         (b'{"text": "ok", "label": "a"}\n{"text": broken\n', "d.jsonl:2: not valid JSON"),
-        (b'{"body": "ok", "label": "a"}\n', "d.jsonl:1: missing field(s) text (fields found: body, label)"),
+        (
+            b'{"body": "ok", "label": "a"}\n',
+            "d.jsonl:1: missing field(s) text (fields found: body, label)",
+        ),
         (b'{"text": "   ", "label": "a"}\n', "d.jsonl:1: 'text' is empty"),
         ('{"text": "caf\u00e9", "label": "a"}\n'.encode("latin-1"), "not UTF-8"),
         (b'["text", "label"]\n', "d.jsonl:1: expected a JSON object"),
@@ -86,7 +96,9 @@ def test_stratified_split_is_seeded_and_keeps_every_class(tmp_path: Path) -> Non
 def test_splits_refuse_unknown_labels_and_single_class(tmp_path: Path) -> None:
     train = jsonl(tmp_path / "train.jsonl", rows(20))
     test = jsonl(tmp_path / "test.jsonl", ['{"text": "t", "label": "zzz"}'])
-    with pytest.raises(DataError, match="label 'zzz' is outside the taxonomy, which train does not have"):
+    with pytest.raises(
+        DataError, match="label 'zzz' is outside the taxonomy, which train does not have"
+    ):
         prepare_splits(DataConfig(train=train, test=test), TASK, seed=0)
     one = jsonl(tmp_path / "one.jsonl", rows(10, ("a",)))
     with pytest.raises(DataError, match="at least two classes"):

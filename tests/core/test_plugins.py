@@ -18,7 +18,14 @@ HOOKS = [
 
 
 def test_every_hook_documents_when_it_fires_and_how_results_combine() -> None:
-    assert {"on_eval", "select_examples", "build_prompt", "generate", "validate_samples", "on_step_end"} <= set(HOOKS)
+    assert {
+        "on_eval",
+        "select_examples",
+        "build_prompt",
+        "generate",
+        "validate_samples",
+        "on_step_end",
+    } <= set(HOOKS)
     for name in HOOKS:
         doc = " ".join((inspect.getdoc(getattr(hookspecs, name)) or "").split())
         assert "Fires" in doc or "fires" in doc, name
@@ -29,7 +36,9 @@ def test_builtins_register_in_order_and_can_be_disabled() -> None:
     pm = build_plugin_manager(entry_points_enabled=False)
     names = [name for name, _ in describe(pm)]
     assert names == [name for name, _ in DEFAULT_PLUGINS]
-    pm = build_plugin_manager(disable=["hard_negatives", "validation_report"], entry_points_enabled=False)
+    pm = build_plugin_manager(
+        disable=["hard_negatives", "validation_report"], entry_points_enabled=False
+    )
     names = [name for name, _ in describe(pm)]
     assert "hard_negatives" not in names and "validation_report" not in names
 
@@ -78,7 +87,9 @@ def test_misspelt_hook_is_refused() -> None:
 
 
 def test_plugins_named_in_config_load_by_import_path() -> None:
-    pm = build_plugin_manager(entry_points_enabled=False, load=["pgkd.builtin.selection:HardNegativeMiner"])
+    pm = build_plugin_manager(
+        entry_points_enabled=False, load=["pgkd.builtin.selection:HardNegativeMiner"]
+    )
     assert any(name == "pgkd.builtin.selection:HardNegativeMiner" for name, _ in describe(pm))
     with pytest.raises(PluginError, match="cannot import 'no_such_module'"):
         build_plugin_manager(entry_points_enabled=False, load=["no_such_module"])

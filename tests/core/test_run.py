@@ -26,7 +26,11 @@ def make_config(tickets: dict[str, Path], teacher_file: str = "pool", **kd: Any)
     return config_from_mapping(
         {
             "data": {"train": str(tickets["train"]), "test": str(tickets["test"])},
-            "teacher": {"model": f"pool:{tickets[teacher_file]}", "concurrency": 2, "samples_per_call": 8},
+            "teacher": {
+                "model": f"pool:{tickets[teacher_file]}",
+                "concurrency": 2,
+                "samples_per_call": 8,
+            },
             "student": {"kind": "frozen", "max_length": 64},
             "kd": {"steps": 3, "patience": 5, "batch_size": 16, **kd},
         }
@@ -62,7 +66,12 @@ def test_full_run_writes_the_run_directory(tickets: dict[str, Path], tmp_path: P
     out = tmp_path / "run"
     summary = run(make_config(tickets), out, progress=QUIET, entry_points_enabled=False)
     assert {p.name for p in out.iterdir()} >= {
-        "config.toml", "journal.jsonl", "metrics.jsonl", "summary.json", "best", "cache.sqlite",
+        "config.toml",
+        "journal.jsonl",
+        "metrics.jsonl",
+        "summary.json",
+        "best",
+        "cache.sqlite",
     }
     assert summary == json.loads((out / "summary.json").read_text())
     assert summary["steps_run"] == 3 and not summary["stopped_early"]
@@ -80,14 +89,22 @@ def test_full_run_writes_the_run_directory(tickets: dict[str, Path], tmp_path: P
     assert json.loads((out / "best" / "pgkd_best.json").read_text())["step"] == best_step
 
 
-def test_no_validation_or_test_text_reaches_the_teacher(tickets: dict[str, Path], tmp_path: Path) -> None:
+def test_no_validation_or_test_text_reaches_the_teacher(
+    tickets: dict[str, Path], tmp_path: Path
+) -> None:
     from pgkd.data import prepare_splits
     from pgkd.guard import normalize
     from pgkd.tasks.classification import ClassificationTask
 
     config = make_config(tickets)
     recorder = RecordingTeachers()
-    run(config, tmp_path / "run", progress=QUIET, extra_plugins=[recorder], entry_points_enabled=False)
+    run(
+        config,
+        tmp_path / "run",
+        progress=QUIET,
+        extra_plugins=[recorder],
+        entry_points_enabled=False,
+    )
     assert len(recorder.requests) >= 6
     splits = prepare_splits(config.data, ClassificationTask(), config.kd.seed)
     heldout = {normalize(s.text) for s in (*splits.validation, *splits.test)}
@@ -114,15 +131,29 @@ def test_a_plugin_that_leaks_validation_text_is_stopped_before_the_teacher(
 
     recorder = RecordingTeachers()
     with pytest.raises(LeakageError):
-        run(config, tmp_path / "run", progress=QUIET, extra_plugins=[recorder, Leaky()], entry_points_enabled=False)
+        run(
+            config,
+            tmp_path / "run",
+            progress=QUIET,
+            extra_plugins=[recorder, Leaky()],
+            entry_points_enabled=False,
+        )
     assert recorder.requests == []
 
 
-def test_ablation_by_config_removes_prompt_sections(tickets: dict[str, Path], tmp_path: Path) -> None:
+def test_ablation_by_config_removes_prompt_sections(
+    tickets: dict[str, Path], tmp_path: Path
+) -> None:
     config = make_config(tickets, steps=1)
     config.plugins.disable = ["hard_negatives", "validation_report"]
     recorder = RecordingTeachers()
-    run(config, tmp_path / "run", progress=QUIET, extra_plugins=[recorder], entry_points_enabled=False)
+    run(
+        config,
+        tmp_path / "run",
+        progress=QUIET,
+        extra_plugins=[recorder],
+        entry_points_enabled=False,
+    )
     assert recorder.requests
     for request in recorder.requests:
         assert "confident" not in request.user
@@ -130,7 +161,9 @@ def test_ablation_by_config_removes_prompt_sections(tickets: dict[str, Path], tm
         assert "already classifies correctly" in request.user
 
 
-def test_wrong_teacher_labels_stop_early_and_keep_model_0(tickets: dict[str, Path], tmp_path: Path) -> None:
+def test_wrong_teacher_labels_stop_early_and_keep_model_0(
+    tickets: dict[str, Path], tmp_path: Path
+) -> None:
     config = make_config(tickets, "wrong", steps=6, patience=2, batch_size=40)
     summary = run(config, tmp_path / "run", progress=QUIET, entry_points_enabled=False)
     assert summary["stopped_early"] and "patience 2" in summary["stop_reason"]
@@ -141,7 +174,9 @@ def test_wrong_teacher_labels_stop_early_and_keep_model_0(tickets: dict[str, Pat
     assert summary["best"]["val"] == metrics[0]["val"]
 
 
-def test_cli_run_then_predict(tickets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_run_then_predict(
+    tickets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "run.toml"
     config.write_text(
         f'[data]\ntrain = "{tickets["train"]}"\ntest = "{tickets["test"]}"\n'
@@ -180,16 +215,30 @@ def test_cli_input_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
         ('{"text": "a"}\n', "", "missing field(s) label (fields found: text)"),
         ('{"text": "a", "label": "x"}\n' * 5, "", "at least two classes"),
         ("text;label\nhello;a\nthere;b\n", "", "too few to split off validation"),
-        ('{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n', "[kd]\nsteps = -1\n", "[kd] steps"),
-        ('{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n', "[teacher]\nmodel = \"nope:x\"\n", "unknown provider 'nope'"),
-        ('{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n', "[student]\nkind = \"huge\"\n", "unknown student 'huge'"),
+        (
+            '{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n',
+            "[kd]\nsteps = -1\n",
+            "[kd] steps",
+        ),
+        (
+            '{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n',
+            '[teacher]\nmodel = "nope:x"\n',
+            "unknown provider 'nope'",
+        ),
+        (
+            '{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n',
+            '[student]\nkind = "huge"\n',
+            "unknown student 'huge'",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_creates_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], train: str, extra: str, expected: str
 ) -> None:
     suffix = ".csv" if ";" in train else ".jsonl"
-    (tmp_path / f"train{suffix}").write_text(train * (1 if "two classes" in expected or not train.startswith("{") else 4))
+    (tmp_path / f"train{suffix}").write_text(
+        train * (1 if "two classes" in expected or not train.startswith("{") else 4)
+    )
     config = tmp_path / "c.toml"
     config.write_text(f'[data]\ntrain = "train{suffix}"\n{extra}')
     out = tmp_path / "run"

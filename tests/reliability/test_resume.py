@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,16 +16,25 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).parent
-VOLATILE = {"seconds", "calls", "cached_calls", "failed_calls", "input_tokens", "output_tokens", "cost_usd"}
+VOLATILE = {
+    "seconds",
+    "calls",
+    "cached_calls",
+    "failed_calls",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+}
 
 
 def write_config(tmp_path: Path, tickets: dict[str, Path], delay: float) -> Path:
     config = tmp_path / "run.toml"
     config.write_text(
         f'[data]\ntrain = "{tickets["train"]}"\ntest = "{tickets["test"]}"\n'
-        f'[teacher]\nmodel = "deterministic:{tickets["pool"]}"\nconcurrency = 1\nsamples_per_call = 4\n'
+        f'[teacher]\nmodel = "deterministic:{tickets["pool"]}"\n'
+        "concurrency = 1\nsamples_per_call = 4\n"
         f"options = {{delay = {delay}}}\n"
-        '[student]\nmax_length = 64\n[kd]\nsteps = 4\npatience = 4\nbatch_size = 8\n'
+        "[student]\nmax_length = 64\n[kd]\nsteps = 4\npatience = 4\nbatch_size = 8\n"
         '[plugins]\nload = ["deterministic_teacher:Teachers"]\n'
     )
     return config
@@ -57,10 +67,8 @@ def events(run: Path) -> list[dict[str, Any]]:
         return []
     out = []
     for line in path.read_text().splitlines():
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
     return out
 
 
