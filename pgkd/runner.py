@@ -400,6 +400,7 @@ async def execute(
     )
     state = LoopState(history=list(splits.train))
     if resume:
+        recover_dir(run_dir.path / BEST_DIR)
         _restore(run_dir, task, state)
     progress.begin(config, splits)
     try:

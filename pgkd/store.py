@@ -61,6 +61,13 @@ def atomic_replace_dir(source: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
+def recover_dir(target: Path) -> None:
+    """Undo a crash between the two renames of :func:`atomic_replace_dir`."""
+    old = target.with_name(f".{target.name}.old")
+    if not target.exists() and old.exists():
+        os.replace(old, target)
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
