@@ -31,6 +31,7 @@ from pgkd.store import (
     atomic_write_bytes,
     atomic_write_json,
     read_jsonl,
+    recover_dir,
 )
 from pgkd.students.base import Student, StudentSettings
 from pgkd.teachers.base import Teacher, TeacherSettings
