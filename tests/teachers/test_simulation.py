@@ -1,0 +1,234 @@
+"""The simulation teacher: real pool samples, never repeated, classes chosen by strategy."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgkd.teachers.base import TeacherError, TeacherRequest, TeacherSettings
+from pgkd.teachers.simulation import PoolTeacher, guided_weights, parse_counts
+from pgkd.types import ClassScore, Evaluation, Example, Sample, StepContext
+
+LABELS = ("arts", "business", "science", "sports")
+
+
+def write_pool(path: Path, per_label: int, labels: Sequence[str] = LABELS) -> Path:
+    lines = [
+        json.dumps({"text": f"{label} story number {i}", "label": label})
+        for label in labels
+        for i in range(per_label)
+    ]
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    return path
+
+
+def teacher_for(path: Path, **options: Any) -> PoolTeacher:
+    return PoolTeacher(TeacherSettings(provider="pool", model=f"pool:{path}", options=options))
+
+
+def context_with(
+    f1: Mapping[str, float], support: int = 20, errors: Sequence[str] = ()
+) -> StepContext:
+    per_class = {
+        label: ClassScore(precision=score, recall=score, f1=score, support=support)
+        for label, score in f1.items()
+    }
+    wrong = [Example(Sample(text=f"missed {i}", target=label)) for i, label in enumerate(errors)]
+    return StepContext(
+        step=1,
+        task=None,
+        labels=tuple(f1),
+        history=[],
+        train_predictions=[],
+        validation=Evaluation(loss=1.0, metrics={}, per_class=per_class, labels=tuple(f1)),
+        settings=None,
+        seed=0,
+        examples={"incorrect": wrong},
+    )
+
+
+def ask(
+    teacher: PoolTeacher,
+    n: int,
+    seed: int,
+    context: StepContext | None = None,
+    user: str = "write samples",
+    schema: Mapping[str, Any] | None = None,
+) -> list[dict[str, str]]:
+    request = TeacherRequest(
+        system="you are a teacher",
+        user=user,
+        schema=schema,
+        n_samples=n,
+        seed=seed,
+        temperature=1.0,
+        max_tokens=1000,
+        context=context,
+    )
+    reply = asyncio.run(teacher.complete(request))
+    records: list[dict[str, str]] = json.loads(reply.text)
+    return records
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "guided", "request"])
+def test_no_sample_is_handed_out_twice(tmp_path: Path, strategy: str) -> None:
+    teacher = teacher_for(write_pool(tmp_path / "pool.jsonl", per_label=15), strategy=strategy)
+    context = context_with({"arts": 0.2, "business": 0.5, "science": 0.8, "sports": 0.9})
+    texts = [r["text"] for seed in range(12) for r in ask(teacher, 5, seed, context)]
+    assert len(texts) == 60
+    assert len(set(texts)) == 60
+    assert teacher.left == 0
+
+
+def test_concurrent_calls_share_no_sample(tmp_path: Path) -> None:
+    teacher = teacher_for(write_pool(tmp_path / "pool.jsonl", per_label=10))
+
+    async def many() -> list[str]:
+        requests = [
+            TeacherRequest("", "go", None, n_samples=4, seed=7, temperature=1, max_tokens=99)
+            for _ in range(10)
+        ]
+        replies = await asyncio.gather(*(teacher.complete(r) for r in requests))
+        return [rec["text"] for reply in replies for rec in json.loads(reply.text)]
+
+    texts = asyncio.run(many())
+    assert len(texts) == len(set(texts)) == 40
+
+
+def test_answers_are_real_pool_samples_with_token_estimates(tmp_path: Path) -> None:
+    path = write_pool(tmp_path / "pool.jsonl.gz", per_label=5)
+    teacher = teacher_for(path, strategy="uniform")
+    request = TeacherRequest("s" * 40, "u" * 40, None, 6, 1, 1.0, 100)
+    reply = asyncio.run(teacher.complete(request))
+    records = json.loads(reply.text)
+    assert len(records) == 6
+    for record in records:
+        assert set(record) == {"text", "label"}
+        assert record["text"].startswith(record["label"] + " story")
+    assert reply.input_tokens == 20
+    assert reply.output_tokens == -(-len(reply.text) // 4)
+    assert reply.model == "pool:pool.jsonl.gz"
+
+
+def test_guided_draws_more_of_weak_classes(tmp_path: Path) -> None:
+    teacher = teacher_for(write_pool(tmp_path / "pool.jsonl", per_label=500))
+    context = context_with({"arts": 0.3, "business": 0.9, "science": 0.9, "sports": 0.6})
+    labels = Counter(r["label"] for seed in range(40) for r in ask(teacher, 8, seed, context))
+    assert labels["arts"] > labels["sports"] > labels["business"]
+    assert labels["arts"] > labels["sports"] > labels["science"]
+    assert min(labels.values()) > 0  # the floor keeps every class alive
+
+
+def test_uniform_follows_the_pool(tmp_path: Path) -> None:
+    path = tmp_path / "pool.jsonl"
+    with path.open("w") as out:
+        for i in range(400):
+            label = "big" if i % 4 else "small"
+            out.write(json.dumps({"text": f"t{i}", "label": label}) + "\n")
+    teacher = teacher_for(path, strategy="uniform")
+    context = context_with({"big": 0.9, "small": 0.1})
+    labels = Counter(r["label"] for seed in range(25) for r in ask(teacher, 8, seed, context))
+    assert labels["big"] > 2 * labels["small"] > 0
+
+
+def test_guided_without_context_is_uniform(tmp_path: Path) -> None:
+    teacher = teacher_for(write_pool(tmp_path / "pool.jsonl", per_label=50))
+    labels = Counter(r["label"] for seed in range(20) for r in ask(teacher, 8, seed))
+    assert set(labels) == set(LABELS)
+    assert max(labels.values()) < 3 * min(labels.values())
+
+
+def test_same_seeds_give_the_same_answers(tmp_path: Path) -> None:
+    path = write_pool(tmp_path / "pool.jsonl", per_label=50)
+    context = context_with({"arts": 0.3, "business": 0.9, "science": 0.9, "sports": 0.6})
+    first = [ask(teacher_for(path), 8, seed, context) for seed in range(3)]
+    second_teacher = teacher_for(path)
+    second = [ask(second_teacher, 8, seed, context) for seed in range(3)]
+    assert first[0] == second[0]
+    assert first != [ask(teacher_for(path), 8, seed + 100, context) for seed in range(3)]
+
+
+def test_request_strategy_honours_counts(tmp_path: Path) -> None:
+    teacher = teacher_for(write_pool(tmp_path / "pool.jsonl", per_label=20), strategy="request")
+    user = 'Write new samples.\ncounts: {"arts": 3, "sports": 1, "science": 0}\nThanks.'
+    records = ask(teacher, 8, 0, user=user)
+    assert Counter(r["label"] for r in records) == {"arts": 3, "sports": 1}
+    # Without a counts line the request strategy answers like the guided one.
+    assert len(ask(teacher, 8, 1, user="Write new samples.")) == 8
+
+
+def test_parse_counts_rejects_malformed_lines() -> None:
+    assert parse_counts("no counts here") is None
+    assert parse_counts('  COUNTS: {"a": 2}') == {"a": 2}
+    with pytest.raises(TeacherError, match="not `counts: <JSON object>`"):
+        parse_counts("counts: {a: 2}")
+    with pytest.raises(TeacherError, match="non-negative integer"):
+        parse_counts('counts: {"a": -1}')
+
+
+def test_request_for_more_than_a_class_holds_fails(tmp_path: Path) -> None:
+    teacher = teacher_for(write_pool(tmp_path / "pool.jsonl", per_label=2), strategy="request")
+    with pytest.raises(TeacherError, match="2 unused samples of label 'arts'"):
+        ask(teacher, 3, 0, user='counts: {"arts": 3}')
+    with pytest.raises(TeacherError, match="0 unused samples of label 'poetry'"):
+        ask(teacher, 1, 0, user='counts: {"poetry": 1}')
+
+
+def test_exhausted_pool_raises_a_clear_error(tmp_path: Path) -> None:
+    teacher = teacher_for(write_pool(tmp_path / "pool.jsonl", per_label=3))
+    ask(teacher, 10, 0)
+    with pytest.raises(TeacherError, match=r"exhausted: 2 unused samples left for a call asking"):
+        ask(teacher, 4, 1)
+    assert teacher.left == 2  # a failed call takes nothing
+    assert len(ask(teacher, 2, 2)) == 2
+
+
+def test_answer_is_wrapped_when_the_schema_is_an_object(tmp_path: Path) -> None:
+    teacher = teacher_for(write_pool(tmp_path / "pool.jsonl", per_label=5))
+    schema = {"type": "object", "properties": {"samples": {"type": "array"}}}
+    request = TeacherRequest("", "go", schema, 3, 0, 1.0, 100)
+    answer = json.loads(asyncio.run(teacher.complete(request)).text)
+    assert list(answer) == ["samples"]
+    assert len(answer["samples"]) == 3
+
+
+def test_guided_weights_shrink_noisy_f1_and_follow_errors() -> None:
+    context = context_with({"arts": 0.0, "business": 0.8, "science": 0.8, "sports": 0.8}, support=2)
+    shrunk = guided_weights(context, LABELS, floor=0.2, error_share=0.2, prior_strength=10)
+    raw = guided_weights(context, LABELS, floor=0.2, error_share=0.2, prior_strength=0)
+    assert sum(shrunk.values()) == pytest.approx(1.0)
+    assert shrunk["arts"] > shrunk["sports"]
+    assert shrunk["arts"] < raw["arts"]  # two validation samples earn little trust
+    assert min(raw.values()) >= 0.2 / 4  # the floor
+
+    erring = context_with(dict.fromkeys(LABELS, 0.5), errors=["science", "science", "arts"])
+    weights = guided_weights(erring, LABELS, floor=0.2, error_share=0.2, prior_strength=10)
+    assert weights["science"] > weights["arts"] > weights["sports"] == weights["business"]
+
+
+def test_pool_file_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    with pytest.raises(TeacherError, match="simulation pool file not found"):
+        teacher_for(tmp_path / "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine", "label": "a"}\n{"text": "no label"}\n')
+    with pytest.raises(TeacherError, match=r"bad\.jsonl:2: needs .*found keys: text"):
+        teacher_for(bad)
+    with pytest.raises(TeacherError, match=r"options\.strategy = 'smart'"):
+        teacher_for(write_pool(tmp_path / "ok.jsonl", per_label=1), strategy="smart")
+    with pytest.raises(TeacherError, match=r"options.floor = 2 must be a number from 0 to 1"):
+        teacher_for(tmp_path / "ok.jsonl", floor=2)
+
+
+def test_duplicate_texts_in_the_pool_are_kept_once(tmp_path: Path) -> None:
+    path = tmp_path / "pool.jsonl"
+    path.write_text('{"text": "same", "label": "a"}\n\n{"text": "same", "label": "b"}\n')
+    assert teacher_for(path).left == 1
