@@ -25,6 +25,7 @@ from pgkd.types import (
     Candidate,
     Evaluation,
     Prediction,
+    Prompt,
     Rejection,
     Sample,
     StepContext,
@@ -65,6 +66,8 @@ class LoopHooks(Protocol):
     ) -> None: ...
 
     def record_step(self, step: int, trained: Trained, extra: dict[str, Any]) -> None: ...
+
+    def record_prompt(self, step: int, prompt: Prompt) -> None: ...
 
     def save_best(self, step: int, trained: Trained) -> None: ...
 
@@ -147,6 +150,7 @@ class Loop:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         ctx, prompt = await self.prepare(step, state, current)
+        self.hooks.record_prompt(step, prompt)
         timings["prepare"] = time.perf_counter() - started
         mark = time.perf_counter()
         generation = await self._generate(ctx, prompt)

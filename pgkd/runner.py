@@ -38,7 +38,8 @@ from pgkd.teachers.base import Teacher, TeacherSettings
 from pgkd.teachers.cache import ResponseCache
 from pgkd.teachers.pool import TeacherPool
 from pgkd.teachers.usage import Usage
-from pgkd.types import Candidate, Sample
+from pgkd.report import confusion_record, write_report
+from pgkd.types import Candidate, Prompt, Sample
 
 CONFIG_FILE = "config.toml"
 JOURNAL_FILE = "journal.jsonl"
@@ -215,6 +216,7 @@ class Recorder:
 
     def record_step(self, step: int, trained: Trained, extra: dict[str, Any]) -> None:
         line: dict[str, Any] = {"step": step, "val": trained.validation.to_dict()}
+        line["val_confusion"] = confusion_record(trained.validation)
         if trained.test is not None:
             line["test"] = trained.test.to_dict()
         if trained.loop_test is not None:
@@ -222,6 +224,11 @@ class Recorder:
         line.update(extra)
         self.metrics_log.append(line)
         self.progress.step_done(step, trained.validation, trained.test, extra)
+
+    def record_prompt(self, step: int, prompt: Prompt) -> None:
+        self.journal.append(
+            {"event": "prompt", "step": step, "system": prompt.system, "user": prompt.user}
+        )
 
     def save_best(self, step: int, trained: Trained) -> None:
         target = self.run_dir.path / BEST_DIR
@@ -417,6 +424,7 @@ async def execute(
         "heldout_texts_guarded": len(guard),
     }
     atomic_write_json(run_dir.path / SUMMARY_FILE, summary)
+    write_report(run_dir.path)
     pm.hook.on_run_end(run_dir=run_dir.path, summary=summary)
     return summary
 

@@ -1,0 +1,171 @@
+"""``pgkd run --dry-run``: the first prompt a run would send and what the whole run would cost,
+without calling any teacher and without writing a run directory.
+
+It loads the data, trains model_0 (the prompt is built from its validation report and its
+predictions, so it cannot be faked) and fires the same ``on_eval``, ``select_examples`` and
+``build_prompt`` hooks as step 1 of a real run, including the held-out-text check.
+
+The estimate assumes every call parses and every step runs (no early stop):
+
+- calls: ``steps * ceil(batch_size / samples_per_call)``; retries, re-asks and extra calls
+  after malformed answers come on top;
+- input tokens per call: (prompt + answer schema characters) / 4 + 16, the estimate the
+  teacher pool itself reserves budget with; later prompts differ a little (other examples);
+- output tokens per call: ``samples_per_call`` samples as long as the training texts on
+  average (characters / 4) plus JSON and label tokens, capped by ``[teacher] max_tokens``;
+- cost: the teacher's price (``[teacher] options`` ``price_in``/``price_out``, else the built-in
+  table); a model without a known price shows no cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from statistics import fmean
+from typing import Any, cast
+
+import orjson
+
+from pgkd.config import Config
+from pgkd.errors import ConfigError
+from pgkd.progress import Progress
+from pgkd.types import Prompt
+
+#: Tokens a sample costs besides its text: JSON keys, quotes, the label.
+SAMPLE_OVERHEAD_TOKENS = 12
+CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class DryRunEstimate:
+    prompt: Prompt
+    steps: int
+    calls_per_step: int
+    input_tokens_per_call: int
+    output_tokens_per_call: int
+    price_in: float | None
+    price_out: float | None
+
+    @property
+    def calls(self) -> int:
+        return self.steps * self.calls_per_step
+
+    @property
+    def input_tokens(self) -> int:
+        return self.calls * self.input_tokens_per_call
+
+    @property
+    def output_tokens(self) -> int:
+        return self.calls * self.output_tokens_per_call
+
+    @property
+    def cost_usd(self) -> float | None:
+        if self.price_in is None or self.price_out is None:
+            return None
+        return (self.input_tokens * self.price_in + self.output_tokens * self.price_out) / 1e6
+
+
+def dry_run(config: Config, *, progress: Progress | None = None) -> DryRunEstimate:
+    """Train model_0, build step 1's prompt and estimate the run; calls no teacher."""
+    from pgkd.data import prepare_splits
+    from pgkd.guard import HeldOutGuard
+    from pgkd.loop import Loop, LoopState
+    from pgkd.runner import build_plugins, make_trainer, teacher_settings
+    from pgkd.teachers.pricing import price_for
+
+    progress = progress or Progress.auto()
+    pm, registry = build_plugins(config)
+    if config.teacher.provider not in registry.teachers:
+        known = ", ".join(sorted(registry.teachers))
+        raise ConfigError(
+            f"[teacher] model: unknown provider {config.teacher.provider!r}; use one of: {known}"
+        )
+    task_factory = registry.tasks.get(config.task.name)
+    if task_factory is None:
+        raise ConfigError(f"[task] name: unknown task {config.task.name!r}")
+    task = task_factory()
+    progress.stage("loading data")
+    splits = prepare_splits(config.data, task, config.kd.seed)
+    heldout = [s.text for s in (*splits.validation, *splits.test, *splits.loop_test)]
+    guard = HeldOutGuard(heldout, near_copy_threshold=config.kd.near_copy_threshold)
+    progress.stage("training model_0 (the prompt is built from its scores)")
+    trained = make_trainer(config, registry, task, splits, progress)(list(splits.train))
+    progress.finish_all()
+    loop = Loop(
+        pm=pm,
+        task=task,
+        labels=splits.labels,
+        settings=config,
+        seed=config.kd.seed,
+        steps=config.kd.steps,
+        batch_size=config.kd.batch_size,
+        samples_per_call=config.teacher.samples_per_call,
+        pool=cast(Any, None),  # prepare() never touches the teacher
+        guard=guard,
+        train_student=lambda history: trained,
+        hooks=cast(Any, None),
+    )
+    _, prompt = asyncio.run(loop.prepare(1, LoopState(history=list(splits.train)), trained))
+    price = price_for(teacher_settings(config))
+    k = config.teacher.samples_per_call
+    schema = task.answer_schema(k, splits.labels)
+    sample_tokens = fmean(len(s.text) for s in splits.train) / CHARS_PER_TOKEN
+    return DryRunEstimate(
+        prompt=prompt,
+        steps=config.kd.steps,
+        calls_per_step=math.ceil(config.kd.batch_size / k),
+        input_tokens_per_call=input_tokens(prompt, schema),
+        output_tokens_per_call=min(
+            config.teacher.max_tokens, math.ceil(k * (sample_tokens + SAMPLE_OVERHEAD_TOKENS))
+        ),
+        price_in=price.input_per_mtok if price else None,
+        price_out=price.output_per_mtok if price else None,
+    )
+
+
+def input_tokens(prompt: Prompt, schema: Any) -> int:
+    schema_chars = len(orjson.dumps(schema)) if schema else 0
+    return (len(prompt.system) + len(prompt.user) + schema_chars) // CHARS_PER_TOKEN + 16
+
+
+def format_dry_run(estimate: DryRunEstimate, config: Config) -> str:
+    """The prompt, then the estimate, for the terminal."""
+    t = config.teacher
+    cost = estimate.cost_usd
+    if cost is None:
+        cost_line = (
+            f"unknown: {t.model!r} has no known price; set [teacher] options price_in and "
+            "price_out (USD per million tokens)"
+        )
+    else:
+        cost_line = (
+            f"~${cost:,.4f} (${estimate.price_in:g} / ${estimate.price_out:g} per million "
+            "input / output tokens)"
+        )
+    caps = [f"max_cost_usd ${t.max_cost_usd:g}"] if t.max_cost_usd else []
+    caps += [f"max_calls {t.max_calls}"] if t.max_calls else []
+    lines = [
+        "=== system prompt (step 1) ===",
+        estimate.prompt.system,
+        "",
+        "=== user prompt (step 1) ===",
+        estimate.prompt.user,
+        "",
+        "=== estimate for the whole run (no teacher was called) ===",
+        f"  teacher       {t.model}",
+        f"  KD steps      {estimate.steps} x {config.kd.batch_size} samples, "
+        f"{t.samples_per_call} per call",
+        f"  calls         {estimate.calls:,} ({estimate.calls_per_step} per step; retries and "
+        "re-asks add more)",
+        f"  input tokens  ~{estimate.input_tokens:,} "
+        f"(~{estimate.input_tokens_per_call:,} per call)",
+        f"  output tokens ~{estimate.output_tokens:,} (~{estimate.output_tokens_per_call:,} per "
+        f"call, at most {t.max_tokens:,})",
+        f"  cost          {cost_line}",
+    ]
+    if caps:
+        lines.append(
+            f"  budget caps   {', '.join(caps)}: the run stops cleanly when one is reached"
+        )
+    return "\n".join(lines)
