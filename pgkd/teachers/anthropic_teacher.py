@@ -1,0 +1,134 @@
+"""``anthropic:`` teachers: Anthropic's messages API through the official ``anthropic`` SDK.
+
+JSON comes back through a forced tool call: the answer schema is the ``input_schema`` of one
+tool, ``submit_samples``, and ``tool_choice`` makes the model call it. That works on every
+Claude model since Claude 3, on Bedrock and Vertex and through Anthropic-compatible proxies, and
+the tool input arrives as parsed JSON, without prose or code fences around it. Newer models
+also accept structured outputs (``output_config.format``), offered as ``json_mode =
+"output_config"``; ``json_mode = "none"`` leaves JSON to the prompt.
+
+The SDK's retries are off (the pool owns retries); its connection pool is sized to the
+concurrency; requests go through its low-level ``post`` (see :mod:`pgkd.teachers.openai_teacher`
+for why). Credentials: the variable named by ``[teacher] options`` ``api_key_env`` when given,
+else the SDK's own chain (``ANTHROPIC_API_KEY``, ``ANTHROPIC_AUTH_TOKEN``, profiles).
+``base_url`` (or ``ANTHROPIC_BASE_URL``) reaches another endpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import httpx2
+import orjson
+
+from pgkd.errors import ConfigError
+from pgkd.teachers.answer import TOOL_DESCRIPTION, TOOL_NAME, object_schema
+from pgkd.teachers.base import (
+    Teacher,
+    TeacherReply,
+    TeacherRequest,
+    TeacherSettings,
+    TransientTeacherError,
+)
+from pgkd.teachers.failures import sdk_failure
+from pgkd.teachers.http_client import sdk_http_client
+from pgkd.teachers.secrets import api_key
+
+JSON_MODES = ("tool", "output_config", "none")
+
+
+class AnthropicTeacher(Teacher):
+    provider = "anthropic"
+
+    def __init__(self, settings: TeacherSettings) -> None:
+        super().__init__(settings)
+        self.json_mode = str(settings.options.get("json_mode", "tool"))
+        if self.json_mode not in JSON_MODES:
+            raise ConfigError(
+                f"[teacher] options json_mode: expected one of {JSON_MODES}, got {self.json_mode!r}"
+            )
+        self._key = api_key(settings, None)
+        self._client: Any = None
+        # Built now, not on the first call: the SDK client and its SSL context take tens of
+        # milliseconds that would otherwise stall the event loop mid-fill.
+        self._sdk()
+
+    def _sdk(self) -> Any:
+        if self._client is None:
+            credentials: dict[str, Any] = {"api_key": self._key} if self._key else {}
+            self._client = anthropic.AsyncAnthropic(
+                **credentials,
+                base_url=self.settings.base_url,
+                max_retries=0,
+                timeout=self.settings.timeout,
+                http_client=sdk_http_client(anthropic, self.settings),
+            )
+        return self._client
+
+    def payload(self, request: TeacherRequest) -> dict[str, Any]:
+        """The messages request body."""
+        body: dict[str, Any] = {
+            "model": self.settings.model,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "system": request.system,
+            "messages": [{"role": "user", "content": request.user}],
+        }
+        if self.json_mode == "tool":
+            body["tools"] = [
+                {
+                    "name": TOOL_NAME,
+                    "description": TOOL_DESCRIPTION,
+                    "input_schema": object_schema(request.schema),
+                }
+            ]
+            body["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        elif self.json_mode == "output_config":
+            schema = object_schema(request.schema)
+            body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        return body
+
+    async def complete(self, request: TeacherRequest) -> TeacherReply:
+        client = self._sdk()
+        try:
+            response = await client.post(
+                "/v1/messages",
+                content=orjson.dumps(self.payload(request)),
+                cast_to=httpx2.Response,
+            )
+        except anthropic.AnthropicError as exc:
+            raise sdk_failure(self.provider, exc, anthropic) from exc
+        return read_reply(response.content)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+
+def read_reply(content: bytes) -> TeacherReply:
+    """A messages response body -> the answer text (the tool input as JSON) and tokens."""
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise TransientTeacherError("anthropic: the server's reply is not JSON") from None
+    if not isinstance(data, dict):
+        raise TransientTeacherError("anthropic: the server's reply is not a message")
+    blocks = [b for b in data.get("content") or [] if isinstance(b, dict)]
+    tool = next((b for b in blocks if b.get("type") == "tool_use"), None)
+    if tool is not None:
+        text = orjson.dumps(tool.get("input")).decode()
+    else:
+        text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+    usage = data.get("usage") or {}
+    input_tokens = sum(
+        int(usage.get(key) or 0)
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    return TeacherReply(
+        text=text,
+        input_tokens=input_tokens,
+        output_tokens=int(usage.get("output_tokens") or 0),
+        model=str(data.get("model") or ""),
+    )

@@ -1,0 +1,335 @@
+"""Filling a KD step's batch from a teacher: a continuously refilled pool of concurrent calls.
+
+:meth:`TeacherPool.fill` keeps up to ``concurrency`` requests on the wire, each call asking for
+``samples_per_call`` samples; as soon as a slot frees another call starts (no call waits for the
+slowest of a chunk), and a call waiting out a backoff or ``Retry-After`` lends its slot to a new
+one. It starts a new call only while the samples in hand plus those the running calls will bring
+fall short of the batch (so, without failures, it never pays for a sample it does not need),
+stops once the batch holds ``n_samples`` parsed candidates, and cancels the calls still running
+(a cancelled request counts as a failed call). Retries, re-asks, accounting, the cache and the
+journal are per call: see :mod:`pgkd.teachers.call`.
+
+How a fill ends:
+
+- the batch is full: :class:`Generation` with exactly ``n_samples`` parsed candidates;
+- the budget ran out (:class:`~pgkd.errors.BudgetExceeded` before a request): no new calls,
+  the calls in flight finish (they are paid for), and the fill returns what it has with
+  ``budget_exhausted=True``; with nothing in hand it raises :class:`BudgetExceeded`, which ends
+  the run cleanly with the best student so far;
+- the teacher failed for good (bad key, unknown model: a permanent :class:`TeacherError`), or
+  more calls ran out of retries/re-asks than ``max_abandoned_calls``: :class:`TeacherFailed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pgkd.errors import BudgetExceeded, PgkdError
+from pgkd.store import JsonlLog
+from pgkd.teachers.answer import MalformedAnswer
+from pgkd.teachers.backoff import Backoff
+from pgkd.teachers.base import Teacher, TeacherError, TeacherRequest, TransientTeacherError
+from pgkd.teachers.cache import ResponseCache
+from pgkd.teachers.call import CallLimits, CallOutcome, CallRunner
+from pgkd.teachers.pricing import price_for
+from pgkd.teachers.ratelimit import RateLimit
+from pgkd.teachers.usage import Usage
+from pgkd.teachers.writer import ReplyWriter
+from pgkd.types import Candidate, Prompt, StepContext
+
+log = logging.getLogger("pgkd.teachers")
+
+#: ``progress(accepted, requested, in_flight, retries, cost_usd)``: parsed samples in hand, the
+#: batch size, requests on the wire, transport retries plus re-asks in this fill, run spend.
+FillProgress = Callable[[int, int, int, int, float], None]
+
+
+class TeacherFailed(PgkdError):
+    """The teacher cannot fill the batch: a permanent error, or too many calls gave up."""
+
+
+@dataclass
+class Generation:
+    """What one fill produced, and what it cost (this fill's share of the run's Usage).
+
+    ``candidates`` holds the ``parsed`` candidates (exactly ``requested`` when the batch was
+    filled), ordered by call, followed by the records that did not fit the task's schema
+    (``sample is None``, ``parse_error`` set), which the loop rejects and journals.
+    """
+
+    candidates: list[Candidate]
+    requested: int = 0
+    parsed: int = 0
+    unparsable: int = 0
+    calls: int = 0
+    failed_calls: int = 0
+    retries: int = 0
+    reasks: int = 0
+    cached_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    #: Parsed samples that arrived after the batch was full and were dropped.
+    surplus: int = 0
+    #: Calls that ran out of retries or re-asks.
+    abandoned_calls: int = 0
+    #: Requests in flight cancelled because the batch was full.
+    cancelled_calls: int = 0
+    budget_exhausted: bool = False
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.parsed >= self.requested
+
+
+@dataclass(slots=True)
+class _Tally:
+    requested: int
+    taken: list[tuple[int, list[Candidate]]] = field(default_factory=list)
+    unparsable: list[tuple[int, list[Candidate]]] = field(default_factory=list)
+    accepted: int = 0
+    surplus: int = 0
+    abandoned: int = 0
+    budget: BudgetExceeded | None = None
+    failure: BaseException | None = None
+
+    def take(self, outcome: CallOutcome) -> None:
+        room = self.requested - self.accepted
+        self.taken.append((outcome.index, outcome.parsed[:room]))
+        self.unparsable.append((outcome.index, outcome.unparsable))
+        self.accepted += min(room, len(outcome.parsed))
+        self.surplus += max(0, len(outcome.parsed) - room)
+
+    def candidates(self) -> list[Candidate]:
+        ordered = sorted(self.taken, key=lambda item: item[0])
+        bad = sorted(self.unparsable, key=lambda item: item[0])
+        return [c for _, cs in ordered for c in cs] + [c for _, cs in bad for c in cs]
+
+
+def backstop(teacher: Teacher) -> float:
+    """The pool's own per-request time limit: providers enforce ``settings.timeout`` on the
+    wire (where it covers the request alone, not a first call's client set-up); the pool only
+    catches teachers that hang past it."""
+    return teacher.settings.timeout * 1.25 + 5.0
+
+
+class TeacherPool:
+    """The configured teacher wrapped with concurrency, retries, re-asks, the response cache,
+    accounting and the journal. One pool serves a whole run; fills run one after another."""
+
+    def __init__(
+        self,
+        teacher: Teacher,
+        *,
+        task: Any,
+        labels: Sequence[str],
+        concurrency: int = 4,
+        samples_per_call: int = 8,
+        max_retries: int = 5,
+        max_reasks: int = 2,
+        usage: Usage | None = None,
+        journal: JsonlLog | None = None,
+        cache: ResponseCache | None = None,
+        rate_limit: RateLimit | None = None,
+        progress: FillProgress | None = None,
+        seed: int = 0,
+        max_cost_usd: float | None = None,
+        max_calls: int | None = None,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        backoff: Backoff | None = None,
+        call_timeout: float | None = None,
+        max_abandoned_calls: int | None = None,
+    ) -> None:
+        if concurrency < 1 or samples_per_call < 1 or max_retries < 0 or max_reasks < 0:
+            raise ValueError("concurrency and samples_per_call must be >= 1, retries >= 0")
+        self.teacher = teacher
+        self.task = task
+        self.labels = tuple(labels)
+        self.concurrency = concurrency
+        self.samples_per_call = samples_per_call
+        self.usage = usage if usage is not None else Usage()
+        self.usage.max_cost_usd = (
+            max_cost_usd if max_cost_usd is not None else self.usage.max_cost_usd
+        )
+        self.usage.max_calls = max_calls if max_calls is not None else self.usage.max_calls
+        if self.usage.price is None:
+            self.usage.price = price_for(teacher.settings)
+        self.usage.check_priced(teacher.name)
+        self.limits = CallLimits(
+            max_retries=max_retries,
+            max_reasks=max_reasks,
+            call_timeout=call_timeout if call_timeout is not None else backstop(teacher),
+            backoff=backoff or Backoff(),
+        )
+        self.writer = ReplyWriter(journal, cache)
+        self.cache = cache
+        if rate_limit is None and (requests_per_minute or tokens_per_minute):
+            rate_limit = RateLimit(
+                requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute
+            )
+        self.rate_limit = rate_limit
+        self.progress = progress
+        self.seed = seed
+        self.max_abandoned_calls = max_abandoned_calls
+        self._rng = random.Random(seed)
+
+    async def fill(
+        self,
+        prompt: Prompt,
+        n_samples: int,
+        *,
+        context: StepContext | None = None,
+        step: int | None = None,
+    ) -> Generation:
+        """Ask the teacher for ``n_samples`` samples (``step`` defaults to ``context.step``)."""
+        step = step if step is not None else (context.step if context is not None else 0)
+        started = time.perf_counter()
+        before = self.usage.totals()
+        tally = _Tally(requested=n_samples)
+        runner = self._runner(prompt, step, context, tally)
+        try:
+            await self._dispatch(runner, tally)
+        finally:
+            await self.writer.drain()
+        if tally.failure is not None:
+            raise tally.failure
+        if tally.budget is not None and tally.accepted == 0:
+            raise tally.budget
+        delta = self.usage.totals().minus(before)
+        candidates = tally.candidates()
+        return Generation(
+            candidates=candidates,
+            requested=n_samples,
+            parsed=tally.accepted,
+            unparsable=len(candidates) - tally.accepted,
+            calls=delta.calls,
+            failed_calls=delta.failed_calls,
+            retries=delta.retries,
+            reasks=delta.reasks,
+            cached_calls=delta.cached_calls,
+            input_tokens=delta.input_tokens,
+            output_tokens=delta.output_tokens,
+            cost_usd=delta.cost_usd,
+            surplus=tally.surplus,
+            abandoned_calls=tally.abandoned,
+            cancelled_calls=runner.cancelled,
+            budget_exhausted=tally.budget is not None,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _runner(
+        self, prompt: Prompt, step: int, context: StepContext | None, tally: _Tally
+    ) -> CallRunner:
+        k = self.samples_per_call
+        settings = self.teacher.settings
+        template = TeacherRequest(
+            system=prompt.system,
+            user=prompt.user,
+            schema=self.task.answer_schema(k, self.labels),
+            n_samples=k,
+            seed=0,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            context=context,
+        )
+        runner: CallRunner
+
+        def changed() -> None:
+            if self.progress is not None:
+                retries = runner.retries + runner.reasks
+                self.progress(
+                    tally.accepted, tally.requested, runner.in_flight, retries, self.usage.cost_usd
+                )
+
+        runner = CallRunner(
+            self.teacher,
+            task=self.task,
+            template=template,
+            run_seed=self.seed,
+            step=step,
+            limits=self.limits,
+            usage=self.usage,
+            writer=self.writer,
+            cache=self.cache,
+            rate_limit=self.rate_limit,
+            rng=self._rng,
+            concurrency=self.concurrency,
+            on_change=changed,
+        )
+        return runner
+
+    async def _dispatch(self, runner: CallRunner, tally: _Tally) -> None:
+        """Start calls while the batch needs them and a slot is free (calls waiting out a
+        backoff hold none); settle each as it finishes; cancel the rest once full."""
+        k, limit, n_samples = self.samples_per_call, self.concurrency, tally.requested
+        max_abandoned = self.max_abandoned_calls or max(1, math.ceil(n_samples / k))
+        finished: deque[asyncio.Task[CallOutcome]] = deque()
+        running: set[asyncio.Task[CallOutcome]] = set()
+
+        def on_done(task: asyncio.Task[CallOutcome]) -> None:
+            finished.append(task)
+            runner.wake.set()
+
+        next_index = 0
+        try:
+            while tally.accepted < n_samples and tally.failure is None:
+                while (
+                    tally.budget is None
+                    and len(running) - runner.waiting < limit
+                    and tally.accepted + k * len(running) < n_samples
+                ):
+                    task = asyncio.create_task(runner.run(next_index))
+                    task.add_done_callback(on_done)
+                    running.add(task)
+                    next_index += 1
+                if not running:
+                    break
+                if not finished:
+                    runner.wake.clear()
+                    await runner.wake.wait()
+                    continue
+                task = finished.popleft()
+                running.discard(task)
+                self._settle(task, tally, max_abandoned)
+                runner.on_change()
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    def _settle(self, task: asyncio.Task[CallOutcome], tally: _Tally, max_abandoned: int) -> None:
+        exc = task.exception()
+        if exc is None:
+            tally.take(task.result())
+        elif isinstance(exc, BudgetExceeded):
+            tally.budget = tally.budget or exc
+        elif isinstance(exc, TransientTeacherError | MalformedAnswer):
+            tally.abandoned += 1
+            log.warning("%s: a call gave up: %s", self.teacher.name, exc)
+            if tally.abandoned > max_abandoned:
+                tally.failure = TeacherFailed(
+                    f"teacher {self.teacher.name}: {tally.abandoned} calls gave up after "
+                    f"retries/re-asks (last: {exc}); check the server, or raise [teacher] "
+                    "max_retries / max_reasks"
+                )
+                tally.failure.__cause__ = exc
+        elif isinstance(exc, TeacherError):
+            tally.failure = TeacherFailed(f"teacher {self.teacher.name}: {exc}")
+            tally.failure.__cause__ = exc
+        else:
+            tally.failure = exc
+
+    async def aclose(self) -> None:
+        """Close the teacher's connections."""
+        await self.teacher.aclose()

@@ -1,0 +1,439 @@
+"""A real HTTP server on 127.0.0.1 that speaks three teacher wire protocols, with faults.
+
+- OpenAI chat completions: ``POST /v1/chat/completions`` (``base_url = url + "/v1"``)
+- Anthropic messages: ``POST /v1/messages`` (``base_url = url``)
+- Bedrock Converse: ``POST /model/{modelId}/converse`` (``endpoint_url = url``)
+
+Every answer holds as many samples as the request's schema asks for (``minItems``), with labels
+from the schema's ``enum``, and texts unique across the server's life (``"loopback r<request>
+s<j>"``), so a test can check that no sample was lost or duplicated.
+
+Faults, per request: taken in order from ``script`` while it lasts, then drawn at random with
+``rates`` (seeded), else ``"ok"``:
+
+``ok`` | ``429`` (with ``retry-after-ms`` or ``Retry-After``) | ``500`` | ``503`` | ``401`` (its
+message echoes the credential, as some servers do) | ``timeout`` (answers only after ``hang``
+seconds) | ``drop`` (closes the connection without answering) | ``malformed`` (prose, no JSON)
+| ``truncated`` (JSON cut in half) | ``wrong_label`` (labels outside the taxonomy) |
+``bad_record`` (half the records lack a label) | ``no_labels`` (all do) | ``double`` (twice
+the samples asked for) | ``slow`` (``slow`` seconds of extra latency).
+
+Each request is logged as a :class:`Served` with its arrival and answer times (``time.monotonic``
+of the server's process), so tests check ``Retry-After`` spacing, concurrency and token counts
+against the client's accounting. ``GET /_stats`` returns the log as JSON (for the benchmark,
+which runs the server in another process: ``python loopback.py --latency 0.2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+ANSWERING = {"ok", "malformed", "truncated", "wrong_label", "bad_record", "no_labels"}
+ANSWERING |= {"double", "slow"}
+
+
+@dataclass
+class Served:
+    index: int
+    protocol: str
+    fault: str
+    status: int
+    key: str
+    arrived: float
+    answered: float = 0.0
+    retry_after: float | None = None
+    texts: list[str] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    authorization: str = ""
+    body: Any = field(default=None, repr=False)
+    path: str = ""
+
+    @property
+    def delivered(self) -> bool:
+        return self.status == 200 and self.fault != "timeout"
+
+
+class LoopbackServer:
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        script: Sequence[str] = (),
+        rates: Mapping[str, float] | None = None,
+        seed: int = 0,
+        retry_after: float = 0.05,
+        retry_after_header: str = "retry-after-ms",
+        hang: float = 5.0,
+        slow: float = 0.5,
+    ) -> None:
+        self.latency = latency
+        self.script = list(script)
+        self.rates = dict(rates or {})
+        self.retry_after = retry_after
+        self.retry_after_header = retry_after_header
+        self.hang = hang
+        self.slow = slow
+        self.served: list[Served] = []
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.owner = self
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LoopbackServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- what the tests read -------------------------------------------------------------
+
+    def delivered_texts(self) -> list[str]:
+        """Sample texts of every answer that reached the client and was usable JSON."""
+        usable = {"ok", "wrong_label", "bad_record", "double", "slow"}
+        return [t for s in self.served if s.delivered and s.fault in usable for t in s.texts]
+
+    def totals(self) -> dict[str, Any]:
+        delivered = [s for s in self.served if s.delivered]
+        return {
+            "requests": len(self.served),
+            "errors": sum(not s.delivered for s in self.served),
+            "input_tokens": sum(s.input_tokens for s in delivered),
+            "output_tokens": sum(s.output_tokens for s in delivered),
+            "faults": dict(Counter(s.fault for s in self.served)),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            served = [{k: v for k, v in asdict(s).items() if k != "body"} for s in self.served]
+        return {**self.totals(), "served": served, "max_in_flight": self.max_in_flight}
+
+    # --- called by handler threads -------------------------------------------------------
+
+    def _next_fault(self) -> str:
+        with self._lock:
+            if self.script:
+                return self.script.pop(0)
+            roll = self._rng.random()
+            for fault, rate in self.rates.items():
+                if roll < rate:
+                    return fault
+                roll -= rate
+            return "ok"
+
+    def _enter(self, record: Served) -> None:
+        with self._lock:
+            record.index = len(self.served)
+            self.served.append(record)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+    owner: LoopbackServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out close their end; that is expected here, not an error."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/_stats":
+            self._send(200, self.server.owner.stats(), {})
+        else:
+            self._send(404, {"message": "not found"}, {})
+
+    def do_POST(self) -> None:
+        owner = self.server.owner
+        arrived = time.monotonic()
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        protocol = _protocol(self.path)
+        if protocol is None:
+            self._send(404, {"message": f"no route {self.path}"}, {})
+            return
+        body = json.loads(raw or b"{}")
+        record = Served(
+            index=-1,
+            protocol=protocol,
+            fault=owner._next_fault(),
+            status=200,
+            key=hashlib.sha256(raw).hexdigest()[:16],
+            arrived=arrived,
+            authorization=" ".join(
+                self.headers.get(name) or "" for name in ("x-api-key", "authorization")
+            ).strip(),
+            body=body,
+            path=self.path,
+        )
+        owner._enter(record)
+        try:
+            self._answer(owner, protocol, body, raw, record)
+        finally:
+            owner._leave()
+
+    def _answer(
+        self, owner: LoopbackServer, protocol: str, body: Any, raw: bytes, record: Served
+    ) -> None:
+        fault = record.fault
+        if fault == "drop":
+            record.status = 0
+            record.answered = time.monotonic()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault not in {"429", "401"}:
+            owner._sleep(owner.latency + (owner.slow if fault == "slow" else 0.0))
+        if fault == "timeout":
+            owner._sleep(owner.hang)
+        if fault in ANSWERING or fault == "timeout":
+            record.input_tokens = max(1, len(raw) // 4)
+            payload = _answer(protocol, body, record, fault)
+            record.answered = time.monotonic()
+            self._send(200, payload, {})
+            return
+        status = {"429": 429, "500": 500, "503": 503, "401": 401}[fault]
+        record.status = status
+        headers: dict[str, str] = {}
+        if status == 429:
+            record.retry_after = owner.retry_after
+            if owner.retry_after_header == "retry-after-ms":
+                headers["retry-after-ms"] = str(int(owner.retry_after * 1000))
+            else:
+                headers["Retry-After"] = str(int(owner.retry_after))
+        message = f"injected {fault}"
+        if status == 401:
+            message = f"Incorrect API key provided: {record.authorization}"
+        payload, extra = _error(protocol, status, message)
+        record.answered = time.monotonic()
+        self._send(status, payload, {**headers, **extra})
+
+    def _send(self, status: int, payload: Any, headers: Mapping[str, str]) -> None:
+        data = json.dumps(payload).encode()
+        lines = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}"]
+        lines += ["content-type: application/json", f"content-length: {len(data)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        # Head and body in one write: two small writes meet Nagle + delayed ACK (40 ms stalls).
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
+
+
+def _protocol(path: str) -> str | None:
+    if path.endswith("/chat/completions"):
+        return "openai"
+    if path.endswith("/v1/messages"):
+        return "anthropic"
+    if path.startswith("/model/") and path.endswith("/converse"):
+        return "bedrock"
+    return None
+
+
+def _wanted(protocol: str, body: Any) -> tuple[int, list[str], bool]:
+    """(samples asked for, labels, whether the schema's root is a list) of a request."""
+    schema: Any = None
+    if protocol == "openai":
+        fmt = body.get("response_format") or {}
+        schema = fmt.get("schema") or (fmt.get("json_schema") or {}).get("schema")
+    elif protocol == "anthropic":
+        tools = body.get("tools") or []
+        schema = tools[0]["input_schema"] if tools else None
+        fmt = (body.get("output_config") or {}).get("format") or {}
+        schema = schema or fmt.get("schema")
+    else:
+        tools = (body.get("toolConfig") or {}).get("tools") or []
+        schema = tools[0]["toolSpec"]["inputSchema"]["json"] if tools else None
+    if not isinstance(schema, dict):
+        return 8, ["alpha", "beta"], False
+    is_list = schema.get("type") == "array"
+    items = schema if is_list else (schema.get("properties") or {}).get("samples") or {}
+    count = int(items.get("minItems") or 8)
+    label = ((items.get("items") or {}).get("properties") or {}).get("label") or {}
+    return count, list(label.get("enum") or ["alpha", "beta"]), is_list
+
+
+def _records(record: Served, count: int, labels: list[str], fault: str) -> list[dict[str, Any]]:
+    if fault == "double":
+        count *= 2
+    out = []
+    for j in range(count):
+        text = f"loopback r{record.index} s{j}"
+        label = f"not-a-label-{j}" if fault == "wrong_label" else labels[j % len(labels)]
+        unlabelled = fault == "no_labels" or (fault == "bad_record" and j % 2)
+        out.append({"text": text} if unlabelled else {"text": text, "label": label})
+    record.texts = [r["text"] for r in out if "label" in r]
+    return out
+
+
+def _answer(protocol: str, body: Any, record: Served, fault: str) -> dict[str, Any]:
+    count, labels, is_list = _wanted(protocol, body)
+    records = _records(record, count, labels, fault)
+    as_json = json.dumps(records if is_list else {"samples": records})
+    text: str | None = None
+    if fault == "malformed":
+        text = "Sure! Here are some great samples for your classifier."
+    elif fault == "truncated":
+        text = as_json[: len(as_json) // 2]
+    if fault in {"malformed", "truncated"}:
+        record.texts = []
+    record.output_tokens = max(1, len(text if text is not None else as_json) // 4)
+    tokens = (record.input_tokens or 1, record.output_tokens)
+    if protocol == "openai":
+        return _openai(text if text is not None else as_json, fault, tokens)
+    if protocol == "anthropic":
+        return _anthropic(text, {"samples": records}, tokens)
+    return _bedrock(text, {"samples": records}, tokens)
+
+
+def _openai(content: str, fault: str, tokens: tuple[int, int]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "loopback",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "length" if fault == "truncated" else "stop",
+                "message": {"role": "assistant", "content": content},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": tokens[0],
+            "completion_tokens": tokens[1],
+            "total_tokens": sum(tokens),
+        },
+    }
+
+
+def _anthropic(text: str | None, tool_input: Any, tokens: tuple[int, int]) -> dict[str, Any]:
+    block: dict[str, Any] = (
+        {"type": "text", "text": text}
+        if text is not None
+        else {
+            "type": "tool_use",
+            "id": "toolu_loopback",
+            "name": "submit_samples",
+            "input": tool_input,
+        }
+    )
+    return {
+        "id": "msg_loopback",
+        "type": "message",
+        "role": "assistant",
+        "model": "loopback",
+        "content": [block],
+        "stop_reason": "tool_use" if text is None else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": tokens[0], "output_tokens": tokens[1]},
+    }
+
+
+def _bedrock(text: str | None, tool_input: Any, tokens: tuple[int, int]) -> dict[str, Any]:
+    block: dict[str, Any] = (
+        {"text": text}
+        if text is not None
+        else {
+            "toolUse": {
+                "toolUseId": "tooluse_loopback",
+                "name": "submit_samples",
+                "input": tool_input,
+            }
+        }
+    )
+    return {
+        "output": {"message": {"role": "assistant", "content": [block]}},
+        "stopReason": "tool_use" if text is None else "end_turn",
+        "usage": {"inputTokens": tokens[0], "outputTokens": tokens[1], "totalTokens": sum(tokens)},
+        "metrics": {"latencyMs": 1},
+    }
+
+
+_ERROR_TYPES = {
+    429: ("rate_limit_error", "ThrottlingException"),
+    500: ("api_error", "InternalServerException"),
+    503: ("overloaded_error", "ServiceUnavailableException"),
+    401: ("authentication_error", "AccessDeniedException"),
+}
+
+
+def _error(protocol: str, status: int, message: str) -> tuple[dict[str, Any], dict[str, str]]:
+    anthropic_type, aws_type = _ERROR_TYPES[status]
+    if protocol == "openai":
+        return {"error": {"message": message, "type": anthropic_type, "code": str(status)}}, {}
+    if protocol == "anthropic":
+        return {"type": "error", "error": {"type": anthropic_type, "message": message}}, {}
+    return {"message": message}, {"x-amzn-ErrorType": aws_type}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve until stdin closes; prints the URL first (for a parent process to read)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--rate", action="append", default=[], help="fault=probability")
+    parser.add_argument("--retry-after", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rates = {k: float(v) for k, v in (item.split("=", 1) for item in args.rate)}
+    server = LoopbackServer(
+        latency=args.latency, rates=rates, retry_after=args.retry_after, seed=args.seed
+    )
+    with server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Unit tests of the pieces under the teacher pool: answer parsing, prices, budget, backoff,
+Retry-After parsing, rate limiting, the response cache, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from pgkd.errors import BudgetExceeded, ConfigError
+from pgkd.tasks.classification import ClassificationTask
+from pgkd.teachers.answer import MalformedAnswer, object_schema, parse_answer, to_candidates
+from pgkd.teachers.backoff import Backoff
+from pgkd.teachers.base import TeacherReply, TeacherRequest, TeacherSettings
+from pgkd.teachers.cache import ResponseCache, request_key
+from pgkd.teachers.call import attempt_seed
+from pgkd.teachers.failures import retry_after
+from pgkd.teachers.pricing import Price, lookup, price_for
+from pgkd.teachers.ratelimit import RateLimit
+from pgkd.teachers.secrets import REDACTED, redact
+from pgkd.teachers.usage import Usage
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[{"text": "a", "label": "x"}]',
+        '{"samples": [{"text": "a", "label": "x"}]}',
+        '```json\n[{"text": "a", "label": "x"}]\n```',
+        '[{"text": "line one\nline two", "label": "x"}]',  # raw newline: a grammar's output
+    ],
+)
+def test_answers_that_parse(text: str) -> None:
+    records = parse_answer(text)
+    assert len(records) == 1 and records[0]["label"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Sure! Here you go.", "not JSON"),
+        ('[{"text": "a", "lab', "not JSON"),
+        ('{"examples": []}', "expected a JSON list"),
+        ("42", "expected a JSON list"),
+        ("[]", "no samples"),
+        ("", "empty"),
+    ],
+)
+def test_malformed_answers(text: str, reason: str) -> None:
+    with pytest.raises(MalformedAnswer, match=reason):
+        parse_answer(text)
+
+
+def test_records_that_do_not_fit_become_unparsable_candidates() -> None:
+    records = [{"text": "ok", "label": "x"}, {"text": "no label"}, "a string"]
+    parsed, bad = to_candidates(records, ClassificationTask(), step=3, call_id="s3c0")
+    assert [c.sample.text for c in parsed if c.sample] == ["ok"]
+    assert parsed[0].sample is not None and parsed[0].sample.origin == "teacher"
+    assert parsed[0].sample.step == 3 and parsed[0].call_id == "s3c0"
+    assert [c.sample for c in bad] == [None, None]
+    assert "missing field(s) label" in (bad[0].parse_error or "")
+    assert "not a JSON object" in (bad[1].parse_error or "")
+
+
+def test_object_schema_wraps_a_list_schema() -> None:
+    schema = ClassificationTask().answer_schema(4, ["x", "y"])
+    wrapped = object_schema(schema)
+    assert wrapped["type"] == "object" and wrapped["properties"]["samples"] == schema
+    assert object_schema(wrapped) == wrapped
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "expected"),
+    [
+        ("openai", "gpt-4o-mini", Price(0.15, 0.60)),
+        ("openai", "gpt-4o-2024-08-06", Price(2.50, 10.00)),
+        ("openai", "gpt-4o-mini-2024-07-18", Price(0.15, 0.60)),
+        ("anthropic", "claude-3-5-sonnet-20241022", Price(3.0, 15.0)),
+        ("anthropic", "claude-3-5-sonnet-latest", Price(3.0, 15.0)),
+        ("bedrock", "us.anthropic.claude-3-haiku-20240307-v1:0", Price(0.25, 1.25)),
+        ("bedrock", "amazon.nova-lite-v1:0", Price(0.06, 0.24)),
+        ("local", "smollm2", Price(0.0, 0.0)),
+        ("openai", "o1-pro", None),  # shares a prefix with o1, but is another model
+        ("openai", "my-finetune", None),
+    ],
+)
+def test_price_lookup(provider: str, model: str, expected: Price | None) -> None:
+    assert lookup(provider, model) == expected
+
+
+def test_prices_from_options_override_the_table() -> None:
+    settings = TeacherSettings("openai", "gpt-4o", options={"price_in": 1, "price_out": "2.5"})
+    assert price_for(settings) == Price(1.0, 2.5)
+    with pytest.raises(ConfigError, match="set both price_in and price_out"):
+        price_for(TeacherSettings("openai", "x", options={"price_in": 1}))
+    with pytest.raises(ConfigError, match="USD per million tokens"):
+        price_for(TeacherSettings("openai", "x", options={"price_in": "a", "price_out": 1}))
+
+
+def test_budget_refuses_the_call_that_would_pass_the_cap() -> None:
+    usage = Usage(price=Price(1.0, 2.0), max_cost_usd=0.01)
+    first = usage.reserve(0.006)
+    with pytest.raises(BudgetExceeded, match="max_cost_usd"):
+        usage.reserve(0.006)  # 0.006 is reserved by the call in flight
+    assert usage.settle(first, 1000, 1000, ok=True) == pytest.approx(0.003)
+    usage.settle(usage.reserve(0.006), 0, 0, ok=False)
+    assert (usage.calls, usage.failed_calls) == (2, 1)
+    assert usage.cost_usd == pytest.approx(0.003) and usage.reserved_usd == 0
+
+
+def test_call_cap_and_unpriced_cap() -> None:
+    usage = Usage(max_calls=1)
+    usage.reserve(0.0)
+    with pytest.raises(BudgetExceeded, match="max_calls=1"):
+        usage.reserve(0.0)
+    with pytest.raises(ConfigError, match="no known price"):
+        Usage(max_cost_usd=1.0).check_priced("openai:my-finetune")
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
+    backoff, rng = Backoff(initial=0.1, multiplier=2, maximum=1.0), random.Random(0)
+    for retry, cap in [(1, 0.1), (2, 0.2), (3, 0.4), (9, 1.0)]:
+        waits = [backoff.delay(retry, None, rng) for _ in range(50)]
+        assert all(cap / 2 <= w <= cap for w in waits if w is not None)
+    assert backoff.delay(1, 0.7, rng) == 0.7
+    assert backoff.delay(5, 0.01, rng) >= 0.01  # backoff longer than the hint wins
+    assert backoff.delay(1, 500.0, rng) is None  # beyond max_retry_after: give up
+
+
+def test_retry_after_headers() -> None:
+    assert retry_after({"retry-after-ms": "250"}) == 0.25
+    assert retry_after({"Retry-After": "3"}) == 3.0
+    assert retry_after({"Retry-After": "3", "retry-after-ms": "100"}) == 0.1
+    date = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 28 <= (retry_after({"retry-after": date}) or 0) <= 31
+    assert retry_after({"retry-after": "soon"}) is None
+    assert retry_after(None) is None
+
+
+def test_rate_limit_paces_requests_and_tokens() -> None:
+    clock = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    async def scenario() -> list[float]:
+        limit = RateLimit(
+            requests_per_minute=120, tokens_per_minute=6000, clock=lambda: clock[0], sleep=sleep
+        )
+        stamps = []
+        for _ in range(5):
+            await limit.acquire(50)
+            stamps.append(clock[0])
+        limit.settle(50, 250)  # the last call used 200 tokens more than estimated
+        await limit.acquire(50)
+        stamps.append(clock[0])
+        return stamps
+
+    stamps = asyncio.run(scenario())
+    # 2 requests/s and 100 tokens/s, buckets of one second's worth: two go at once, then one
+    # every 0.5 s; after the 200-token debt the next 50 tokens take 2.5 s to refill.
+    assert stamps[:5] == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.5])
+    assert stamps[5] == pytest.approx(4.0)
+
+
+def _request(seed: int = 1, user: str = "u") -> TeacherRequest:
+    return TeacherRequest("s", user, {"type": "array"}, 8, seed, 0.8, 512)
+
+
+def test_cache_round_trip_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite"
+    key = request_key("openai", "gpt-4o-mini", _request())
+    assert key != request_key("openai", "gpt-4o-mini", _request(seed=2))
+    assert key != request_key("openai", "gpt-4o", _request())
+    assert key != request_key("openai", "gpt-4o-mini", _request(user="v"))
+    with ResponseCache(path) as cache:
+        assert cache.get(key) is None
+        cache.put(key, "openai", "gpt-4o-mini", TeacherReply("[1]", 10, 20, "m"))
+        assert cache.get(key) == TeacherReply("[1]", 10, 20, "m")
+    with ResponseCache(path) as cache:
+        assert len(cache) == 1
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_attempt_seeds_are_stable_and_distinct() -> None:
+    seeds = {attempt_seed(7, step, i, a) for step in range(3) for i in range(20) for a in range(3)}
+    assert len(seeds) == 180
+    assert attempt_seed(7, 1, 2, 0) == attempt_seed(7, 1, 2, 0)
+    assert all(0 <= s < 2**31 for s in seeds)
+
+
+def test_redact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-abcdefgh-1234")
+    text = "key sk-test-SECRET123, auth Bearer abc.def.ghijk, token tok-abcdefgh-1234, ok"
+    cleaned = redact(text)
+    assert "SECRET123" not in cleaned and "abcdefgh" not in cleaned and "ghijk" not in cleaned
+    assert cleaned.count(REDACTED) == 3 and cleaned.endswith("ok")
