@@ -3,9 +3,7 @@ name the file, the line and the fix."""
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import random
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from pgkd.errors import DataError
+from pgkd.record_stream import stream_records
 from pgkd.tasks.base import Task
 from pgkd.types import Sample
 
@@ -29,104 +26,25 @@ class Splits:
     labels: tuple[str, ...]
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if not path.exists():
-        raise DataError(f"{path}: no such file; check [data] paths in the config")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; point the config at a file")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except OSError as exc:
-            raise DataError(f"{path}: not a valid gzip file ({exc})") from None
-    if not raw.strip():
-        raise DataError(f"{path}: the file is empty; it needs one labelled sample per line")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: not UTF-8 (byte {exc.start}); re-save the file as UTF-8"
-        ) from None
-    return io.StringIO(text)
-
-
-def _format_of(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    ext = suffixes[-1] if suffixes else ""
-    if ext in {".jsonl", ".json", ".ndjson"}:
-        return "jsonl"
-    if ext in {".csv", ".tsv"}:
-        return "csv"
-    if ext == ".parquet":
-        return "parquet"
-    raise DataError(f"{path}: unknown format {ext!r}; use .jsonl, .csv, .tsv or .parquet")
-
-
 def iter_records(
     path: Path, *, csv_delimiter: str | None = None
 ) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """(line number, record) pairs; the line number is 1-based (the header is line 1 in CSV)."""
-    fmt = _format_of(path)
-    if fmt == "parquet":
-        yield from _iter_parquet(path)
-        return
-    fh = _open_text(path)
-    if fmt == "jsonl":
-        yield from _iter_jsonl(path, fh)
-    else:
-        yield from _iter_csv(path, fh, csv_delimiter)
+    """(line number, record) pairs; the line number is 1-based (the header is line 1 in CSV).
+    An empty file is an error here: labelled data must hold samples."""
+    if path.exists() and path.is_file() and _is_empty(path):
+        raise DataError(f"{path}: the file is empty; it needs one labelled sample per line")
+    yield from stream_records(path, csv_delimiter=csv_delimiter)
 
 
-def _iter_jsonl(path: Path, fh: io.TextIOBase) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    for number, line in enumerate(fh, start=1):
-        if not line.strip():
-            continue
+def _is_empty(path: Path) -> bool:
+    if path.suffix.lower() == ".gz":
         try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise DataError(
-                f"{path}:{number}: not valid JSON ({exc.msg}); each line must be one JSON object"
-            ) from None
-        if not isinstance(record, dict):
-            raise DataError(
-                f'{path}:{number}: expected a JSON object like {{"text": ..., "label": ...}}'
-            )
-        yield number, record
-
-
-def _iter_csv(
-    path: Path, fh: io.TextIOBase, delimiter: str | None
-) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    text = fh.read()
-    if delimiter is None:
-        if path.suffix.lower() == ".tsv" or path.name.lower().endswith(".tsv.gz"):
-            delimiter = "\t"
-        else:
-            try:
-                delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|").delimiter
-            except csv.Error:
-                delimiter = ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    for row in reader:
-        if None in row:
-            raise DataError(
-                f"{path}:{reader.line_num}: more fields than the header has; "
-                "quote fields that contain the delimiter or set [data] csv_delimiter"
-            )
-        yield reader.line_num, row
-
-
-def _iter_parquet(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    import pyarrow.parquet as pq
-
-    if not path.exists():
-        raise DataError(f"{path}: no such file; check [data] paths in the config")
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
-    yield from enumerate(table.to_pylist(), start=1)
+            with gzip.open(path, "rb") as fh:
+                return not fh.read(4096).strip()
+        except (OSError, EOFError):
+            return False  # the stream reader names the problem with its line
+    with open(path, "rb") as fh:
+        return not fh.read(4096).strip()
 
 
 def load_samples(

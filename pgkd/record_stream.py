@@ -46,7 +46,7 @@ def stream_records(
     reads (other formats parse whole lines anyway)."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: no such file; check the INPUT path")
+        raise DataError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise DataError(f"{path}: is a folder; point at a file")
     fmt = input_format(path)
