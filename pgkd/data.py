@@ -121,10 +121,12 @@ def prepare_splits(data: Any, task: Task, seed: int) -> Splits:
     if data.limit and data.limit < len(train):
         train, _ = stratified_split(train, 1 - data.limit / len(train), task, seed)
     labels = task.labels_of(train)
-    if len(labels) < 2:
+    needed = int(getattr(task, "min_labels", 2))
+    if len(labels) < needed:
+        found = ", ".join(repr(label) for label in labels) or "none"
         raise DataError(
-            f"{data.train}: every sample has the label {labels[0]!r}; "
-            "a classifier needs at least two classes"
+            f"{data.train}: the {task.name} task needs at least {needed} labels, found {found}; "
+            "add samples of the missing labels"
         )
     if data.validation is not None:
         validation = load_samples(data.validation, task, **fields)

@@ -74,7 +74,8 @@ def on_eval(context: StepContext) -> Mapping[str, str] | None:
 
     ``context.validation`` holds aggregate validation numbers only. Return a mapping of named
     report sections (text for the prompt, e.g. ``{"validation_report": "..."}``) or ``None``.
-    All collected: the mappings are merged into ``context.report`` in call order.
+    All collected: the mappings are merged into ``context.report``; a user's plugin replaces a
+    built-in's section of the same name.
     """
 
 
@@ -84,8 +85,8 @@ def select_examples(context: StepContext) -> Mapping[str, Sequence[Example]] | N
 
     ``context.history`` and ``context.train_predictions`` are aligned; return named lists of
     :class:`~pgkd.types.Example` (e.g. ``{"hard_negatives": [...]}``) or ``None``. All
-    collected: merged into ``context.examples``; a later plugin's list replaces an earlier
-    one under the same name.
+    collected: merged into ``context.examples``; a user's plugin replaces a built-in's list of
+    the same name.
     """
 
 

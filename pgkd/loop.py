@@ -130,10 +130,12 @@ class Loop:
     ) -> tuple[StepContext, Any]:
         """Fire ``on_eval``, ``select_examples`` and ``build_prompt``; check the prompt."""
         ctx = self.context(step, state, current)
-        for section in self.pm.hook.on_eval(context=ctx):
+        # pluggy returns the newest plugin's answer first and the trylast built-ins' last;
+        # merging in reverse lets a user's plugin replace a built-in's entry of the same name.
+        for section in reversed(self.pm.hook.on_eval(context=ctx)):
             if section:
                 ctx.report.update(section)
-        for picked in self.pm.hook.select_examples(context=ctx):
+        for picked in reversed(self.pm.hook.select_examples(context=ctx)):
             if picked:
                 ctx.examples.update({name: list(items) for name, items in picked.items()})
         prompt = self.pm.hook.build_prompt(context=ctx, n_samples=self.samples_per_call)

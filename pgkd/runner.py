@@ -210,6 +210,7 @@ class Recorder:
                     "call_id": cand.call_id,
                     "accepted": i not in reasons,
                     "reasons": reasons.get(i, []),
+                    "stratum": self.task.stratum(cand.sample) if cand.sample else None,
                     "record": dict(cand.record),
                 }
             )

@@ -38,7 +38,7 @@ class FewShotSelector:
         by_class: dict[str, list[int]] = defaultdict(list)
         for i, sample in enumerate(context.history):
             if sample.origin == "seed":
-                by_class[str(sample.target)].append(i)
+                by_class[context.task.stratum(sample)].append(i)
         for indices in by_class.values():
             rng.shuffle(indices)
         classes = sorted(by_class)

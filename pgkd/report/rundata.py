@@ -194,7 +194,7 @@ def _sample(step: int, event: Mapping[str, Any]) -> GeneratedSample:
         accepted=bool(event.get("accepted")),
         reasons=tuple(str(r) for r in reasons) if isinstance(reasons, list) else (),
         text=_as_text(record.get("text")),
-        label=_as_text(record.get("label")),
+        label=_as_text(event.get("stratum") or record.get("label")),
         call_id=str(event.get("call_id") or ""),
     )
 

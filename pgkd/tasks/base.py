@@ -11,6 +11,9 @@ from pgkd.types import Evaluation, Prediction, Sample
 
 class Task(Protocol):
     name: str
+    #: The fewest distinct labels a training set must have (a classifier needs two; an
+    #: extraction task may do with one entity type).
+    min_labels: int
 
     def parse_record(self, record: Mapping[str, Any], *, origin: str, step: int) -> Sample:
         """Turn one JSON/CSV record into a sample; raise ``ValueError`` with a one-line reason

@@ -14,6 +14,7 @@ from pgkd.types import ClassScore, Evaluation, Prediction, Sample
 
 class ClassificationTask:
     name = "classification"
+    min_labels = 2
 
     def parse_record(self, record: Mapping[str, Any], *, origin: str, step: int) -> Sample:
         missing = [key for key in ("text", "label") if key not in record]

@@ -213,7 +213,7 @@ def test_cli_input_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     [
         ("", "", "the file is empty"),
         ('{"text": "a"}\n', "", "missing field(s) label (fields found: text)"),
-        ('{"text": "a", "label": "x"}\n' * 5, "", "at least two classes"),
+        ('{"text": "a", "label": "x"}\n' * 5, "", "needs at least 2 labels"),
         ("text;label\nhello;a\nthere;b\n", "", "too few to split off validation"),
         (
             '{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n',
@@ -237,7 +237,7 @@ def test_bad_input_is_one_line_and_creates_nothing(
 ) -> None:
     suffix = ".csv" if ";" in train else ".jsonl"
     (tmp_path / f"train{suffix}").write_text(
-        train * (1 if "two classes" in expected or not train.startswith("{") else 4)
+        train * (1 if "2 labels" in expected or not train.startswith("{") else 4)
     )
     config = tmp_path / "c.toml"
     config.write_text(f'[data]\ntrain = "train{suffix}"\n{extra}')
@@ -246,3 +246,25 @@ def test_bad_input_is_one_line_and_creates_nothing(
     err = capsys.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_users_report_section_replaces_the_builtin_one(
+    tickets: dict[str, Path], tmp_path: Path
+) -> None:
+    class MyReport:
+        @hookimpl
+        def on_eval(self, context: StepContext) -> Mapping[str, str]:
+            return {"validation_report": "MY OWN REPORT"}
+
+    recorder = RecordingTeachers()
+    config = make_config(tickets, steps=1)
+    run(
+        config,
+        tmp_path / "run",
+        progress=QUIET,
+        extra_plugins=[recorder, MyReport()],
+        entry_points_enabled=False,
+    )
+    assert recorder.requests
+    assert all("MY OWN REPORT" in r.user for r in recorder.requests)
+    assert not any("precision | recall" in r.user for r in recorder.requests)

@@ -1,0 +1,327 @@
+"""The ``ner-token`` student: a transformer encoder fine-tuned as a BIO token classifier.
+
+The same recipe as pgkd's sequence-classifier student (AdamW with linear warmup and decay,
+length-bucketed batches with dynamic padding, early stopping on validation loss keeping the best
+epoch's weights, optional bf16 autocast with ``[student.options] bf16 = true``), on per-token
+tags. Character spans are aligned to tokens through a fast tokenizer's offsets; only a word's
+first sub-token is labelled. Saved with ``save_pretrained``, so
+``transformers.pipeline("token-classification", model=DIR)`` reads it too.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import torch
+from pgkd.errors import ConfigError, DataError, RunDirError
+from pgkd.students.backbone import (
+    PACKAGED_BACKBONE,
+    apply_threads,
+    effective_max_length,
+    length_sorted_batches,
+    load_tokenizer,
+    pad_batch,
+    quiet_transformers,
+    resolve_backbone,
+)
+from pgkd.students.base import FitReport, ProgressCallback, StudentSettings
+from pgkd.students.finetune import (
+    MAX_GRAD_NORM,
+    WARMUP_RATIO,
+    WEIGHT_DECAY,
+    EarlyStopping,
+    bucketed_batches,
+    linear_schedule,
+)
+from pgkd.students.loading import MARKER, read_marker, settings_from_dict, write_marker
+from pgkd.types import Sample
+
+from pgkd_ner.spans import Span
+from pgkd_ner.tagger import EntityTagger, Tagging
+from pgkd_ner.tagging import Word, spans_from_tags, tag_names, tags_for, words_of
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+KIND = "ner-token"
+#: Target of tokens the loss ignores: special tokens, later sub-tokens of a word, padding.
+IGNORE = -100
+
+
+@dataclass
+class Encoded:
+    """Tokenized texts, their words, and per-token tag targets (``IGNORE`` where untagged)."""
+
+    ids: list[list[int]]
+    words: list[list[Word]]
+    targets: list[list[int]] | None
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(row) for row in self.ids]
+
+
+def load_token_classifier(path: Path, tags: Sequence[str] | None = None) -> PreTrainedModel:
+    """A token-classification model: with ``tags`` a fresh head on a backbone, without them a
+    saved tagger read back as it is."""
+    from transformers import AutoModelForTokenClassification
+
+    kwargs: dict[str, Any] = {}
+    if tags is not None:
+        kwargs = {
+            "num_labels": len(tags),
+            "id2label": dict(enumerate(tags)),
+            "label2id": {tag: i for i, tag in enumerate(tags)},
+        }
+    with quiet_transformers():
+        model = AutoModelForTokenClassification.from_pretrained(
+            str(path), local_files_only=True, **kwargs
+        )
+    return cast("PreTrainedModel", model)
+
+
+def pad_targets(rows: Sequence[Sequence[int]], width: int) -> torch.Tensor:
+    out = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
+def token_loss(log_probs: torch.Tensor, row: Sequence[int]) -> tuple[float, int]:
+    """Summed cross-entropy and count of the tagged tokens of one text."""
+    targets = torch.tensor(row, dtype=torch.long)
+    mask = targets != IGNORE
+    picked = log_probs[mask].gather(1, targets[mask].unsqueeze(1))
+    return float(-picked.sum()), int(mask.sum())
+
+
+class TokenClassifierStudent(EntityTagger):
+    kind = KIND
+
+    def __init__(self, settings: StudentSettings, labels: Sequence[str], seed: int) -> None:
+        super().__init__(settings, labels, seed)
+        self.tags = tag_names(self.labels)
+        self.backbone_path = resolve_backbone(settings.backbone)
+        self.model: PreTrainedModel | None = None
+        self.tokenizer: PreTrainedTokenizerBase | None = None
+        self.max_length = settings.max_length
+
+    @property
+    def bf16(self) -> bool:
+        return bool(self.settings.options.get("bf16", False))
+
+    def fit(
+        self,
+        train: Sequence[Sample],
+        validation: Sequence[Sample],
+        progress: ProgressCallback | None = None,
+    ) -> FitReport:
+        start = time.perf_counter()
+        if not train:
+            raise DataError("the ner-token student got no training samples; check the seed data")
+        apply_threads(self.settings)
+        torch.manual_seed(self.seed)
+        self.tokenizer = checked_tokenizer(self.backbone_path)
+        self.model = load_token_classifier(self.backbone_path, self.tags)
+        self.max_length = effective_max_length(
+            self.settings.max_length, self.tokenizer, self.model.config
+        )
+        stopping, epochs_run = self._train(
+            self._encode_samples(train),
+            self._encode_samples(validation) if validation else None,
+            progress,
+        )
+        if stopping.best_state is not None and stopping.best_epoch != epochs_run:
+            self.model.load_state_dict(stopping.best_state)
+        return FitReport(
+            epochs_run=epochs_run,
+            best_epoch=stopping.best_epoch or epochs_run,
+            best_validation_loss=stopping.best_loss if validation else math.nan,
+            seconds=time.perf_counter() - start,
+        )
+
+    def _train(
+        self, train: Encoded, validation: Encoded | None, progress: ProgressCallback | None
+    ) -> tuple[EarlyStopping, int]:
+        model = self._require()[0]
+        settings = self.settings
+        generator = torch.Generator().manual_seed(self.seed)
+        per_epoch = math.ceil(len(train.ids) / settings.batch_size)
+        total = per_epoch * settings.epochs
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=settings.learning_rate, weight_decay=WEIGHT_DECAY
+        )
+        schedule = linear_schedule(total, max(1, math.ceil(WARMUP_RATIO * total)))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        stopping = EarlyStopping(settings.patience)
+        for epoch in range(1, settings.epochs + 1):
+            batches = bucketed_batches(train.lengths, settings.batch_size, generator)
+            for step, batch in enumerate(batches, start=1):
+                self._train_step(train, batch, optimizer)
+                scheduler.step()
+                if progress is not None:
+                    progress((epoch - 1) * per_epoch + step, total, f"epoch {epoch}")
+            if validation is not None and stopping.update(epoch, self._loss(validation), model):
+                return stopping, epoch
+        return stopping, settings.epochs
+
+    def _train_step(
+        self, data: Encoded, batch: list[int], optimizer: torch.optim.Optimizer
+    ) -> None:
+        model, tokenizer = self._require()
+        assert data.targets is not None
+        model.train()
+        inputs = pad_batch([data.ids[i] for i in batch], int(tokenizer.pad_token_id or 0))
+        width = inputs["input_ids"].shape[1]
+        targets = pad_targets([data.targets[i] for i in batch], width)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            logits = model(**inputs).logits
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+        optimizer.step()
+
+    def _encode(
+        self, texts: Sequence[str], gold: Sequence[Sequence[Span]] | None = None
+    ) -> Encoded:
+        """Token ids and words of ``texts``; with ``gold`` spans also the tag targets."""
+        tokenizer = self._require()[1]
+        if not texts:
+            return Encoded([], [], None if gold is None else [])
+        encoded = tokenizer(
+            list(texts), truncation=True, max_length=self.max_length, return_offsets_mapping=True
+        )
+        ids = [list(row) for row in encoded["input_ids"]]
+        words = [
+            words_of([tuple(pair) for pair in encoded["offset_mapping"][i]], encoded.word_ids(i))
+            for i in range(len(texts))
+        ]
+        targets = None
+        if gold is not None:
+            targets = [self._targets(len(ids[i]), words[i], gold[i]) for i in range(len(texts))]
+        return Encoded(ids, words, targets)
+
+    def _encode_samples(self, samples: Sequence[Sample]) -> Encoded:
+        return self._encode([s.text for s in samples], [s.target for s in samples])
+
+    def _targets(self, length: int, words: Sequence[Word], spans: Sequence[Span]) -> list[int]:
+        index = {tag: i for i, tag in enumerate(self.tags)}
+        row = [IGNORE] * length
+        for word, tag in zip(words, tags_for(words, spans), strict=True):
+            if tag not in index:
+                raise DataError(
+                    f"entity type {tag[2:]!r} is not one of the task's types {list(self.labels)}; "
+                    "fix the data"
+                )
+            row[word.token] = index[tag]
+        return row
+
+    def _log_probs(self, ids: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        """Per text, log-probabilities of every tag at every token, shape (tokens, tags)."""
+        model, tokenizer = self._require()
+        model.train(False)
+        out: list[torch.Tensor] = [torch.empty(0)] * len(ids)
+        pad_id = int(tokenizer.pad_token_id or 0)
+        batches = length_sorted_batches([len(row) for row in ids], self.settings.batch_size)
+        with (
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
+        ):
+            for batch in batches:
+                logits = model(**pad_batch([ids[i] for i in batch], pad_id)).logits.float()
+                log_probs = torch.log_softmax(logits, dim=-1)
+                for row, i in enumerate(batch):
+                    out[i] = log_probs[row, : len(ids[i])]
+        return out
+
+    def _loss(self, data: Encoded) -> float:
+        """Mean cross-entropy over the tagged tokens of ``data``."""
+        assert data.targets is not None
+        total, count = 0.0, 0
+        for log_probs, row in zip(self._log_probs(data.ids), data.targets, strict=True):
+            loss_sum, tokens = token_loss(log_probs, row)
+            total, count = total + loss_sum, count + tokens
+        return total / count if count else 0.0
+
+    def tag(
+        self, texts: Sequence[str], gold: Sequence[Sequence[Span]] | None = None
+    ) -> list[Tagging]:
+        if gold is not None and len(gold) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(gold)} gold span lists")
+        data = self._encode(texts, gold)
+        out: list[Tagging] = []
+        for i, log_probs in enumerate(self._log_probs(data.ids)):
+            words = data.words[i]
+            best = log_probs[[w.token for w in words]].max(dim=1) if words else None
+            tags = [self.tags[int(k)] for k in best.indices] if best is not None else []
+            confidence = float(best.values.min().exp()) if best is not None else 1.0
+            loss_sum, tokens = 0.0, 0
+            if data.targets is not None:
+                loss_sum, tokens = token_loss(log_probs, data.targets[i])
+            out.append(Tagging(spans_from_tags(words, tags), confidence, loss_sum, tokens))
+        return out
+
+    def save(self, directory: Path) -> None:
+        model, tokenizer = self._require()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tokenizer.model_max_length = self.max_length
+        with quiet_transformers():
+            model.save_pretrained(str(directory))
+            tokenizer.save_pretrained(str(directory))
+        settings = self.settings
+        if settings.backbone not in (None, PACKAGED_BACKBONE):
+            settings = replace(settings, backbone=str(self.backbone_path.resolve()))
+        write_marker(
+            directory,
+            self.kind,
+            self.labels,
+            settings,
+            self.seed,
+            max_length=self.max_length,
+            tags=list(self.tags),
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> TokenClassifierStudent:
+        """Read a saved student; its backbone becomes ``directory``, which holds the whole
+        model."""
+        directory = Path(directory)
+        record = read_marker(directory)
+        if record["kind"] != KIND:
+            raise RunDirError(f"{directory}: holds a {record['kind']!r} student, not {KIND!r}")
+        settings = replace(settings_from_dict(record["settings"]), backbone=str(directory))
+        student = cls(settings, record["labels"], record["seed"])
+        student.tokenizer = checked_tokenizer(directory)
+        student.model = load_token_classifier(directory)
+        student.max_length = int(record.get("max_length", settings.max_length))
+        id2label = {int(i): str(tag) for i, tag in (student.model.config.id2label or {}).items()}
+        saved = [id2label[i] for i in sorted(id2label)]
+        if saved != list(student.tags):
+            raise RunDirError(f"{directory}: config.json tags {saved} differ from {MARKER}")
+        return student
+
+    def _require(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        if self.model is None or self.tokenizer is None:
+            raise RuntimeError("the ner-token student has no model: call fit() or load() first")
+        return self.model, self.tokenizer
+
+
+def checked_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    """The backbone's tokenizer, which must be a fast one: only those give character offsets."""
+    tokenizer = load_tokenizer(path)
+    if not tokenizer.is_fast:
+        raise ConfigError(
+            f"[student] backbone = {str(path)!r}: its tokenizer is not a fast (Rust) tokenizer, "
+            "which the ner-token student needs for character offsets; use a backbone folder "
+            "with a tokenizer.json"
+        )
+    return tokenizer
