@@ -25,6 +25,7 @@ from pgkd.guard import HeldOutGuard
 from pgkd.loop import Loop, LoopState, Trained
 from pgkd.plugins import Registry, build_plugin_manager, build_registry
 from pgkd.progress import Progress
+from pgkd.report import confusion_record, write_report
 from pgkd.store import (
     JsonlLog,
     atomic_replace_dir,
@@ -38,7 +39,6 @@ from pgkd.teachers.base import Teacher, TeacherSettings
 from pgkd.teachers.cache import ResponseCache
 from pgkd.teachers.pool import TeacherPool
 from pgkd.teachers.usage import Usage
-from pgkd.report import confusion_record, write_report
 from pgkd.types import Candidate, Prompt, Sample
 
 CONFIG_FILE = "config.toml"
