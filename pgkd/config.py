@@ -108,6 +108,9 @@ class PluginsConfig(_Section):
     disable: list[str] = Field(default_factory=list)
     #: Extra plugins to load by import path: ``"package.module"`` or ``"package.module:Class"``.
     load: list[str] = Field(default_factory=list)
+    #: Settings for plugins, one table per plugin name: ``[plugins.options.budget] floor = 1``.
+    #: Plugins read ``context.settings.plugins.options.get(name, {})``.
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class Config(_Section):
