@@ -119,9 +119,13 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(
     assert code == 0, err
     assert comparable(broken) == comparable(straight)
 
+    # The teacher logs each request as it arrives. The one call in flight when the process
+    # died (concurrency 1) was never answered, so it may be asked again; a journaled answer
+    # never is.
     paid = [json.loads(line)["seed"] for line in broken_log.read_text().splitlines()]
-    assert len(paid) == len(set(paid)), "a journaled teacher response was paid for twice"
-    assert len(paid) == len(straight_log.read_text().splitlines())
+    asked_again = len(paid) - len(set(paid))
+    assert asked_again <= 1, "a journaled teacher response was paid for twice"
+    assert len(set(paid)) == len(straight_log.read_text().splitlines())
 
     code, out, _ = finish(pgkd("resume", str(broken), log=broken_log), 60)
     assert code == 0 and "already finished" in out
