@@ -75,7 +75,8 @@ def teacher_settings(config: Config) -> TeacherSettings:
         temperature=t.temperature,
         max_tokens=t.max_tokens,
         timeout=t.timeout,
-        options=dict(t.options),
+        # Providers size their connection pools to the pool's concurrency.
+        options={"concurrency": t.concurrency, **t.options},
     )
 
 

@@ -49,6 +49,7 @@ from pgkd.teachers.base import (
 from pgkd.teachers.cache import ResponseCache, request_key
 from pgkd.teachers.ratelimit import RateLimit
 from pgkd.teachers.secrets import one_line
+from pgkd.teachers.slots import RequestSlots
 from pgkd.teachers.usage import Usage
 from pgkd.teachers.writer import ReplyWriter
 from pgkd.types import Candidate
@@ -88,8 +89,9 @@ class CallLimits:
 class CallRunner:
     """Runs the calls of one fill. At most ``concurrency`` requests are on the wire at once
     (``slots``); a call waiting out a backoff or ``Retry-After`` holds no slot, and sets
-    ``wake`` so the pool can start another call meanwhile. ``in_flight``, ``waiting``,
-    ``retries``, ``reasks`` and ``cancelled`` count what happens in this fill."""
+    ``wake`` so the pool can start another call meanwhile; retries and re-asks then go ahead
+    of new calls. ``in_flight``, ``waiting``, ``retries``, ``reasks`` and ``cancelled`` count
+    what happens in this fill."""
 
     def __init__(
         self,
@@ -120,7 +122,7 @@ class CallRunner:
         self.rate_limit = rate_limit
         self.on_change = on_change
         self.in_flight = self.waiting = self.retries = self.reasks = self.cancelled = 0
-        self.slots = asyncio.Semaphore(concurrency)
+        self.slots = RequestSlots(concurrency)
         self.wake = asyncio.Event()
         self._wait = RetryWait(limits.backoff, rng, teacher.name)
         prompt_chars = len(template.system) + len(template.user)
@@ -210,7 +212,8 @@ class CallRunner:
     ) -> TeacherReply:
         est_in, est_out = self._input_estimate, self._output_estimate
         failure: tuple[TeacherError, Exception] | None = None
-        async with self.slots:
+        await self.slots.acquire(retry=retry > 0 or attempt > 0)
+        try:
             if self.rate_limit is not None:
                 await self.rate_limit.acquire(est_in + est_out)
             reservation = self.usage.reserve(self.usage.cost_of(est_in, est_out))
@@ -231,6 +234,8 @@ class CallRunner:
                 self._failed(reservation, est_in + est_out, failure[0])
             finally:
                 self.in_flight -= 1
+        finally:
+            self.slots.release()
         if failure is not None:
             await self._record_failure(failure[0], call_id, attempt, retry, request)
             error, cause = failure

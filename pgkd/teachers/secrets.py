@@ -31,8 +31,7 @@ def api_key(settings: TeacherSettings, default_env: str | None) -> str | None:
         value = os.environ.get(str(name))
         if not value:
             raise ConfigError(
-                f"[teacher] options api_key_env: {name!r} is not set in the environment; "
-                "export it"
+                f"[teacher] options api_key_env: {name!r} is not set in the environment; export it"
             )
         return value
     return os.environ.get(default_env) if default_env else None

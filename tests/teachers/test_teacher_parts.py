@@ -23,6 +23,7 @@ from pgkd.teachers.failures import retry_after
 from pgkd.teachers.pricing import Price, lookup, price_for
 from pgkd.teachers.ratelimit import RateLimit
 from pgkd.teachers.secrets import REDACTED, redact
+from pgkd.teachers.slots import RequestSlots
 from pgkd.teachers.usage import Usage
 
 
@@ -202,3 +203,27 @@ def test_redact(monkeypatch: pytest.MonkeyPatch) -> None:
     cleaned = redact(text)
     assert "SECRET123" not in cleaned and "abcdefgh" not in cleaned and "ghijk" not in cleaned
     assert cleaned.count(REDACTED) == 3 and cleaned.endswith("ok")
+
+
+def test_request_slots_serve_retries_first_and_survive_cancellation() -> None:
+    async def scenario() -> list[str]:
+        slots, order = RequestSlots(1), []
+        await slots.acquire(retry=False)  # the one slot is busy
+
+        async def take(name: str, retry: bool) -> None:
+            await slots.acquire(retry=retry)
+            order.append(name)
+            slots.release()
+
+        fresh = asyncio.create_task(take("fresh", False))
+        doomed = asyncio.create_task(take("cancelled retry", True))
+        retry = asyncio.create_task(take("retry", True))
+        await asyncio.sleep(0)
+        doomed.cancel()
+        await asyncio.sleep(0)
+        slots.release()
+        await asyncio.gather(fresh, retry, return_exceptions=True)
+        assert slots.free == 1
+        return order
+
+    assert asyncio.run(scenario()) == ["retry", "fresh"]
