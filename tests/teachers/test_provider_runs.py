@@ -29,8 +29,11 @@ def test_a_run_completes_through_each_provider_and_leaks_no_key(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    rates = {"429": 0.15, "500": 0.1, "malformed": 0.1, "wrong_label": 0.1}
-    with LoopbackServer(latency=0.01, rates=rates, seed=3) as server:
+    # The fault mix of the reliability issue: 20% 429s, 10% 500s, 10% malformed JSON, wrong
+    # labels, calls that hang past the timeout and connections dropped mid-call.
+    rates = {"429": 0.2, "500": 0.1, "malformed": 0.1, "wrong_label": 0.05}
+    rates |= {"timeout": 0.05, "drop": 0.05}
+    with LoopbackServer(latency=0.01, rates=rates, seed=3, hang=3.0) as server:
         base = server.url + "/v1" if provider == "openai" else server.url
         config = config_from_mapping(
             {
@@ -42,7 +45,7 @@ def test_a_run_completes_through_each_provider_and_leaks_no_key(
                     "samples_per_call": 4,
                     "max_retries": 8,
                     "max_reasks": 4,
-                    "timeout": 5,
+                    "timeout": 1,
                 },
                 "student": {"max_length": 64},
                 "kd": {"steps": 2, "batch_size": 16},
