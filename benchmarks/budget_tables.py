@@ -1,0 +1,116 @@
+"""The RESULTS.md section of ``budget_comparison.py``: one table per data set, paired seeds."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.protocol import gains, metric, paired
+from benchmarks.tables import machine_line, markdown_table, mean_std, signed
+
+#: Arms in table order, and the paired differences reported under each table.
+ORDER = ("uniform", "guided", "budget", "budget_same_prompt", "budget_even")
+PAIRS = (
+    ("budget", "guided"),
+    ("budget", "uniform"),
+    ("guided", "uniform"),
+    ("budget", "budget_same_prompt"),
+    ("budget", "budget_even"),
+    ("budget_even", "uniform"),
+)
+
+
+def _paired_line(a: str, b: str, by_arm: dict[str, list[dict[str, Any]]]) -> str | None:
+    if a not in by_arm or b not in by_arm:
+        return None
+    acc, wins = paired(by_arm[a], by_arm[b], "accuracy")
+    mf1, mf1_wins = paired(by_arm[a], by_arm[b], "macro_f1")
+    return (
+        f"- {a} − {b}: accuracy {signed(acc, digits=2)} (ahead on {wins}/{len(acc)} seeds), "
+        f"macro-F1 {signed(mf1, digits=2)} (ahead on {mf1_wins}/{len(mf1)})"
+    )
+
+
+def dataset_table(rows: Sequence[dict[str, Any]]) -> str:
+    by_arm: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_arm[row["variant"]].append(row)
+    arms = [a for a in ORDER if a in by_arm] + sorted(set(by_arm) - set(ORDER))
+    header = ["arm", "accuracy", "macro-F1", "Δ acc", "Δ macro-F1", "best step", "accepted"]
+    header += ["calls", "tokens in / out (k)"]
+    first = by_arm[arms[0]]
+    table: list[list[object]] = [
+        [
+            "model_0 (no KD)",
+            mean_std(metric(first, "model_0", "test", "accuracy")),
+            mean_std(metric(first, "model_0", "test", "macro_f1")),
+            "",
+            "",
+            "0",
+            "0",
+            "0",
+            "0",
+        ]
+    ]
+    for arm in arms:
+        group = by_arm[arm]
+        tokens_in = statistics.fmean(r.get("input_tokens", 0) for r in group) / 1000
+        tokens_out = statistics.fmean(r.get("output_tokens", 0) for r in group) / 1000
+        table.append(
+            [
+                f"{arm}: {group[0].get('arm_description', '')}",
+                mean_std(metric(group, "best", "test", "accuracy")),
+                mean_std(metric(group, "best", "test", "macro_f1")),
+                signed(gains(group, "test", "accuracy"), digits=2),
+                signed(gains(group, "test", "macro_f1"), digits=2),
+                f"{statistics.fmean(r['best_step'] for r in group):.1f}",
+                f"{statistics.fmean(r['accepted'] for r in group):.0f}",
+                f"{statistics.fmean(r.get('teacher_calls', 0) for r in group):.0f}",
+                f"{tokens_in:.0f} / {tokens_out:.0f}",
+            ]
+        )
+    lines = [markdown_table(header, table), "", "Paired by seed (test, points):", ""]
+    lines += [line for a, b in PAIRS if (line := _paired_line(a, b, by_arm))]
+    return "\n".join(lines)
+
+
+def dataset_notes(rows: Sequence[dict[str, Any]]) -> str:
+    first = rows[0]
+    seeds = sorted({r["seed"] for r in rows})
+    dropped = sorted({(r["dropped_test_rows"], r["dropped_test_classes"]) for r in rows})
+    dropped_text = "; ".join(f"{n} rows of {c} classes" for n, c in dropped)
+    pools = sorted({r["pool_rows"] for r in rows})
+    minutes = sum(r["wall_seconds"] for r in rows) / 60
+    return (
+        f"Seeds {', '.join(map(str, seeds))}; {first['drawn']} rows drawn per seed "
+        f"({first['n_validation']} validation); test split {first['n_test']} rows scored, "
+        f"{dropped_text} dropped because the draw lacks their label; SIMULATION pool "
+        f"{pools[0]}–{pools[-1]} unseen train rows per seed; {first['steps']} KD steps × 32 "
+        f"samples, KD patience 5; {len(rows)} runs, {minutes:.0f} min of machine time."
+    )
+
+
+def render_section(rows: Sequence[dict[str, Any]]) -> str:
+    """The whole section body, one ``###`` part per data set, in first-seen order."""
+    by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_dataset[row["dataset"]].append(row)
+    parts = [
+        f"{machine_line()}.",
+        "Teacher = SIMULATION (`pool:`): real, unseen train rows of the same data set; it "
+        "chooses classes, it does not write, so these numbers measure where each strategy "
+        "puts the samples, not any LLM's writing. Frozen MiniLM-L6 + logistic-regression "
+        "student (bf16 embeddings), the paper's protocol (`benchmarks/protocol.py`). "
+        "Test scores in points, mean ± sample std over seeds; Δ is best student − model_0.",
+    ]
+    for dataset, group in by_dataset.items():
+        commands = sorted({r["command"] for r in group})
+        parts += [
+            f"### {dataset}",
+            "\n".join(f"`{command}`" for command in commands),
+            dataset_table(group),
+            dataset_notes(group),
+        ]
+    return "\n\n".join(parts)

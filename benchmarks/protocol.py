@@ -1,0 +1,632 @@
+"""The paper's accuracy protocol (its Tables 2, 3, 4 and 6) on the shared data sets.
+
+For every seed: draw ``--train-size`` labelled rows from the data set's train split (stratified
+and seeded: exactly the draw ``[data] limit`` makes), let pgkd split them 80/20 into train and
+validation, train model_0, run PGKD, and score model_0 and the best student (lowest validation
+loss) on the full test split. Test rows whose label the draw does not contain are dropped (the
+student cannot predict them; the count is reported). Each variant is a config change only:
+
+    pgkd               every built-in plugin on
+    uniform            the unguided baseline at equal spend: the teacher ignores the guidance
+                       and hands out random pool rows, so classes come in the train split's
+                       proportions (``[teacher.options] strategy = "uniform"``)
+    no_report          ``[plugins] disable = ["validation_report"]`` (paper Table 4)
+    no_hard_negatives  ``[plugins] disable = ["hard_negatives"]`` (paper Table 4)
+
+No strong LLM is reachable on this machine, so the default teacher is the SIMULATION teacher
+``pool:`` (``pgkd/teachers/simulation.py``): it answers each request with real, unseen rows of
+the same data set and only decides *which classes* to hand out. For each seed its pool file is
+written from the train rows the draw did not take, minus any text that is also in the test
+split. Its numbers measure what the loop's guidance is worth with a perfect writer; they say
+nothing about any LLM. ``--teacher local:smollm2`` (or any ``provider:model``) runs a real
+teacher instead (``uniform`` then does not apply and is skipped).
+
+All seeds and variants of one data set run in one process, so the frozen student embeds each
+text (the test split above all) once. Results go to ``OUT/results.jsonl`` (one line per run;
+a finished run is reused unless ``--overwrite``), each run's directory to
+``OUT/<dataset>/n<size>/seed<k>/<variant>/``; ``--results benchmarks/RESULTS.md`` writes the
+tables (mean ± sample std over seeds, in points).
+
+    .venv/bin/python benchmarks/protocol.py --dataset ag_news --seeds 0 1 2 3 4 \\
+        --variants pgkd uniform no_report no_hard_negatives --out runs/bench/protocol \\
+        --results benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import tomllib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.tables import (  # noqa: E402
+    command_line,
+    machine_line,
+    markdown_table,
+    mean_std,
+    signed,
+    write_section,
+)
+from pgkd.config import Config, config_from_mapping  # noqa: E402
+from pgkd.data import load_samples, stratified_split  # noqa: E402
+from pgkd.progress import Progress  # noqa: E402
+from pgkd.runner import run  # noqa: E402
+from pgkd.tasks.classification import ClassificationTask  # noqa: E402
+
+DATASETS = Path("/work/shared/datasets")
+METRICS = ("accuracy", "macro_f1", "weighted_f1")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A protocol arm: plugins turned off and SIMULATION-teacher options, nothing else."""
+
+    description: str
+    disable: tuple[str, ...] = ()
+    teacher_options: dict[str, Any] = field(default_factory=dict)
+    simulation_only: bool = False
+
+
+VARIANTS: dict[str, Variant] = {
+    "pgkd": Variant("PGKD, all plugins", teacher_options={"strategy": "guided"}),
+    "uniform": Variant(
+        "unguided, equal spend (random pool rows: classes in train proportions)",
+        teacher_options={"strategy": "uniform"},
+        simulation_only=True,
+    ),
+    # The SIMULATION teacher reads per-class F1 from the step context, not from the prompt, so
+    # turning the report off must also blind it to F1: a prior strength of 1e12 shrinks every
+    # class's F1 to the mean (the weakness term becomes even), and floor + error_share = 1
+    # keeps the draw to what the prompt still shows: an even floor and the examples' errors.
+    "no_report": Variant(
+        "without the validation report",
+        disable=("validation_report",),
+        teacher_options={
+            "strategy": "guided",
+            "floor": 0.8,
+            "error_share": 0.2,
+            "prior_strength": 1e12,
+        },
+    ),
+    "no_hard_negatives": Variant(
+        "without hard negatives",
+        disable=("hard_negatives",),
+        teacher_options={"strategy": "guided"},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SeedData:
+    """The files of one seed's draw and what was dropped to make them."""
+
+    train: Path
+    test: Path
+    pool: Path | None
+    drawn: int
+    pool_rows: int
+    dropped_test_rows: int
+    dropped_test_classes: int
+
+
+def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def draw_seed_data(dataset: Path, size: int, seed: int, out: Path, with_pool: bool) -> SeedData:
+    """Draw ``size`` train rows the way ``[data] limit`` does; write the draw, the test rows
+    whose label the draw has, and the SIMULATION pool (the rest of train, minus test texts)."""
+    task = ClassificationTask()
+    train = load_samples(dataset / "train.jsonl.gz", task)
+    test = load_samples(dataset / "test.jsonl.gz", task)
+    drawn, rest = train, []
+    if size < len(train):
+        drawn, rest = stratified_split(train, 1 - size / len(train), task, seed)
+    train_path = out / "train.jsonl"
+    write_jsonl(train_path, [task.to_record(s) for s in drawn])
+    labels = {s.target for s in drawn}
+    kept = [s for s in test if s.target in labels]
+    test_path = dataset / "test.jsonl.gz"
+    if len(kept) < len(test):
+        test_path = out / "test.jsonl"
+        write_jsonl(test_path, [task.to_record(s) for s in kept])
+    pool_path, pool_rows = None, 0
+    if with_pool:
+        taken = {s.text for s in drawn} | {s.text for s in test}
+        pool = [task.to_record(s) for s in rest if s.text not in taken]
+        pool_path, pool_rows = out / "pool.jsonl", len(pool)
+        write_jsonl(pool_path, pool)
+    return SeedData(
+        train=train_path,
+        test=test_path,
+        pool=pool_path,
+        drawn=len(drawn),
+        pool_rows=pool_rows,
+        dropped_test_rows=len(test) - len(kept),
+        dropped_test_classes=len({s.target for s in test} - labels),
+    )
+
+
+def parse_options(items: Sequence[str]) -> dict[str, Any]:
+    """``["bf16=true", "epochs=3"]`` -> ``{"bf16": True, "epochs": 3}`` (values read as TOML)."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, _, raw = item.partition("=")
+        try:
+            options[key.strip()] = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            options[key.strip()] = raw.strip()
+    return options
+
+
+def build_config(args: argparse.Namespace, data: SeedData, seed: int, variant: Variant) -> Config:
+    simulation = data.pool is not None
+    teacher_options = {**parse_options(args.teacher_option)}
+    if simulation:
+        teacher_options.update(variant.teacher_options)
+    student: dict[str, Any] = {
+        "kind": args.student,
+        "options": {"bf16": args.bf16, **parse_options(args.student_option)},
+    }
+    for key in ("epochs", "max_length", "learning_rate", "batch_size"):
+        value = getattr(args, f"student_{key}")
+        if value is not None:
+            student[key] = value
+    if args.threads:
+        student["threads"] = args.threads
+    if args.backbone:
+        student["backbone"] = args.backbone
+    return config_from_mapping(
+        {
+            "data": {
+                "train": str(data.train),
+                "test": str(data.test),
+                "validation_fraction": 0.2,
+                "loop_test_fraction": args.loop_test_fraction,
+            },
+            "teacher": {
+                "model": f"pool:{data.pool}" if simulation else args.teacher,
+                "options": teacher_options,
+            },
+            "student": student,
+            "kd": {
+                "steps": args.steps,
+                "patience": args.patience,
+                "batch_size": args.batch_size,
+                "seed": seed,
+            },
+            "plugins": {"disable": list(variant.disable)},
+        },
+        source="benchmarks/protocol.py",
+    )
+
+
+def scores(evaluation: dict[str, Any] | None) -> dict[str, float] | None:
+    if not evaluation:
+        return None
+    return {key: float(evaluation[key]) for key in ("loss", *METRICS)}
+
+
+def support(evaluation: dict[str, Any] | None) -> int:
+    return sum(int(c["support"]) for c in (evaluation or {}).get("per_class", {}).values())
+
+
+def result_row(
+    args: argparse.Namespace,
+    dataset: str,
+    size: int,
+    seed: int,
+    name: str,
+    data: SeedData,
+    summary: dict[str, Any],
+    seconds: float,
+) -> dict[str, Any]:
+    first, best = summary["model_0"], summary["best"]
+    return {
+        "dataset": dataset,
+        "train_size": size,
+        "seed": seed,
+        "variant": name,
+        "teacher": "SIMULATION pool" if data.pool else args.teacher,
+        "student": args.student,
+        "steps": args.steps,
+        "loop_test_fraction": args.loop_test_fraction,
+        "drawn": data.drawn,
+        "n_validation": support(first.get("val")),
+        "n_loop_test": support(first.get("loop_test")),
+        "n_test": support(first.get("test")),
+        "pool_rows": data.pool_rows,
+        "dropped_test_rows": data.dropped_test_rows,
+        "dropped_test_classes": data.dropped_test_classes,
+        "model_0": {split: scores(first.get(split)) for split in ("val", "test", "loop_test")},
+        "best": {split: scores(best.get(split)) for split in ("val", "test", "loop_test")},
+        "best_step": summary["best_step"],
+        "steps_run": summary["steps_run"],
+        "stop_reason": summary["stop_reason"],
+        "accepted": summary["samples"]["accepted"],
+        "generated": summary["samples"]["generated"],
+        "wall_seconds": round(seconds, 1),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load": round(os.getloadavg()[0], 1),
+        "run_dir": summary["best_model"].rsplit("/", 1)[0],
+        "command": args.command,
+    }
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def run_protocol(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every (train size, seed, variant) run of one data set; returns this invocation's rows."""
+    dataset = args.dataset if args.dataset.is_dir() else DATASETS / str(args.dataset)
+    name = dataset.name
+    simulation = args.teacher == "pool"
+    results = args.out / "results.jsonl"
+    done = {
+        (r["dataset"], r["train_size"], r["seed"], r["variant"], r["run_dir"]): r
+        for r in read_rows(results)
+    }
+    rows: list[dict[str, Any]] = []
+    progress = Progress.auto(quiet=not args.verbose)
+    for size in args.train_size:
+        for seed in args.seeds:
+            folder = f"n{size}-{args.tag}" if args.tag else f"n{size}"
+            seed_dir = args.out / name / folder / f"seed{seed}"
+            data = draw_seed_data(dataset, size, seed, seed_dir / "data", simulation)
+            for variant_name in args.variants:
+                variant = VARIANTS[variant_name]
+                if variant.simulation_only and not simulation:
+                    print(f"skip {variant_name}: needs the SIMULATION teacher", file=sys.stderr)
+                    continue
+                run_dir = seed_dir / variant_name
+                key = (name, size, seed, variant_name, str(run_dir))
+                if key in done and not args.overwrite and (run_dir / "summary.json").exists():
+                    rows.append(done[key])
+                    continue
+                config = build_config(args, data, seed, variant)
+                started = time.perf_counter()
+                summary = run(
+                    config, run_dir, overwrite=True, progress=progress, entry_points_enabled=False
+                )
+                row = result_row(
+                    args, name, size, seed, variant_name, data, summary,
+                    time.perf_counter() - started,
+                )  # fmt: skip
+                with open(results, "a", encoding="utf-8") as out:
+                    out.write(json.dumps(row) + "\n")
+                rows.append(row)
+                m0, best = row["model_0"]["test"], row["best"]["test"]
+                print(
+                    f"{name} n={size} seed={seed} {variant_name:18s} model_0 acc "
+                    f"{m0['accuracy']:.4f} -> best {best['accuracy']:.4f} (step "
+                    f"{row['best_step']}/{row['steps_run']}), {row['wall_seconds']:.0f} s",
+                    flush=True,
+                )
+    return rows
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+def metric(rows: Sequence[dict[str, Any]], which: str, split: str, key: str) -> list[float]:
+    return [float(r[which][split][key]) for r in rows if r[which].get(split)]
+
+
+def gains(rows: Sequence[dict[str, Any]], split: str, key: str) -> list[float]:
+    return [
+        float(r["best"][split][key]) - float(r["model_0"][split][key])
+        for r in rows
+        if r["best"].get(split)
+    ]
+
+
+def paired(
+    a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], key: str
+) -> tuple[list[float], int]:
+    """Per-seed differences of test ``key`` (a - b), and on how many seeds a was better."""
+    by_seed = {r["seed"]: r for r in b}
+    diffs = [
+        float(r["best"]["test"][key]) - float(by_seed[r["seed"]]["best"]["test"][key])
+        for r in a
+        if r["seed"] in by_seed
+    ]
+    return diffs, sum(d > 0 for d in diffs)
+
+
+def group_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["dataset"],
+        row["train_size"],
+        row["student"],
+        row["teacher"],
+        row["steps"],
+        row["loop_test_fraction"],
+    )
+
+
+def section_title(row: dict[str, Any]) -> str:
+    teacher = "SIMULATION teacher" if row["teacher"].startswith("SIMULATION") else row["teacher"]
+    title = (
+        f"Protocol: {row['dataset']}, {row['train_size']} samples, {row['student']} student, "
+        f"{teacher}"
+    )
+    if row["loop_test_fraction"]:
+        title += f", loop-test {row['loop_test_fraction']}"
+    return title
+
+
+def protocol_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Paper Table 2/4 layout for one data set and size: model_0 and each variant on test."""
+    by_variant: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_variant[row["variant"]].append(row)
+    first = next(iter(by_variant.values()))
+    header = ["student", "accuracy", "macro-F1", "weighted-F1", "Δ acc", "Δ macro-F1"]
+    header += ["best step", "samples added"]
+    table = [["model_0 (no KD)", *(mean_std(metric(first, "model_0", "test", k)) for k in METRICS)]]
+    table[0] += ["", "", "0", "0"]
+    for name, group in by_variant.items():
+        label = f"{name}: {VARIANTS[name].description}"
+        cells = [mean_std(metric(group, "best", "test", k)) for k in METRICS]
+        cells += [
+            signed(gains(group, "test", "accuracy"), digits=2),
+            signed(gains(group, "test", "macro_f1"), digits=2),
+        ]
+        cells += [f"{statistics.fmean(r['best_step'] for r in group):.1f}"]
+        cells += [f"{statistics.fmean(r['accepted'] for r in group):.0f}"]
+        table.append([label, *cells])
+    lines = [markdown_table(header, table)]
+    if "pgkd" in by_variant:
+        for name, group in by_variant.items():
+            if name == "pgkd":
+                continue
+            acc, wins = paired(by_variant["pgkd"], group, "accuracy")
+            mf1, _ = paired(by_variant["pgkd"], group, "macro_f1")
+            lines.append(
+                f"\npgkd − {name} (paired by seed): accuracy {signed(acc, digits=2)}, "
+                f"macro-F1 {signed(mf1, digits=2)}; pgkd ahead on {wins}/{len(acc)} seeds."
+            )
+    return "\n".join(lines)
+
+
+STUDENTS = {
+    "frozen": "frozen MiniLM-L6 encoder (bf16 embeddings) + logistic-regression head",
+    "transformer": "MiniLM-L6 fine-tuned end to end under bf16 autocast (settings in the "
+    "command; the paper's BERT-base is not available offline)",
+}
+
+
+def notes(rows: Sequence[dict[str, Any]]) -> str:
+    first = rows[0]
+    seeds = sorted({r["seed"] for r in rows})
+    drawn = sorted({(r["train_size"], r["drawn"], r["n_validation"]) for r in rows})
+    if len(drawn) == 1:
+        sizes = f"{first['drawn']} rows drawn per seed ({first['n_validation']} validation"
+        sizes += f", {first['n_loop_test']} loop-test)" if first["n_loop_test"] else ")"
+    else:
+        sizes = "rows drawn per seed (validation) by train size: " + ", ".join(
+            f"{size}: {n} ({val})" for size, n, val in drawn
+        )
+    dropped = sorted({(r["dropped_test_rows"], r["dropped_test_classes"]) for r in rows})
+    dropped_text = "; ".join(f"{n} rows of {c} classes" for n, c in dropped)
+    minutes = sum(r["wall_seconds"] for r in rows) / 60
+    parts = [
+        f"Seeds {', '.join(map(str, seeds))}; {sizes}; test split {first['n_test']} rows scored",
+        f"test rows dropped because their label is not in the draw: {dropped_text}",
+        f"{first['steps']} KD steps × 32 samples, KD patience 5",
+        f"student: {STUDENTS.get(first['student'], first['student'])}",
+        f"{len(rows)} runs, {minutes:.0f} min of machine time",
+    ]
+    if first["teacher"].startswith("SIMULATION"):
+        pool = sorted({r["pool_rows"] for r in rows})
+        parts.append(
+            f"teacher = SIMULATION (real unseen rows from a per-seed pool of {pool[0]}"
+            + (f"–{pool[-1]}" if len(pool) > 1 else "")
+            + " train rows; it chooses classes, it does not write)"
+        )
+    return "; ".join(parts) + ". Test scores in points, mean ± sample std over seeds."
+
+
+def sizes_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Paper Table 6 layout: model_0 and each variant run at every size, on test, by size."""
+    header = ["train size", "student", "seeds", "accuracy", "macro-F1", "weighted-F1", "Δ acc"]
+    by_size: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in sorted(rows, key=order):
+        by_size[row["train_size"]][row["variant"]].append(row)
+    everywhere = set.intersection(*(set(variants) for variants in by_size.values()))
+    table = []
+    for size, variants in sorted(by_size.items()):
+        first = next(iter(variants.values()))
+        table.append([size, "model_0", len(first), *test_cells(first, "model_0"), ""])
+        for name, group in variants.items():
+            if name not in everywhere:
+                continue
+            delta = signed(gains(group, "test", "accuracy"), digits=2)
+            table.append([size, name, len(group), *test_cells(group, "best"), delta])
+    return markdown_table(header, table)
+
+
+def latest_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of ``results.jsonl``, the last one written for each run directory."""
+    return list({row["run_dir"]: row for row in read_rows(path)}.values())
+
+
+def provenance(rows: Sequence[dict[str, Any]]) -> str:
+    """The commands that made ``rows`` (a re-run of one variant adds a line), when they ran
+    and the machine's load average then."""
+    commands = list(dict.fromkeys(row["command"] for row in rows))
+    dates = sorted(row["date"] for row in rows if "date" in row)
+    loads = [row["load"] for row in rows if "load" in row]
+    when = f"; runs {dates[0]} to {dates[-1]}" if dates else ""
+    load = f", 1-min load average {min(loads):.1f}–{max(loads):.1f}" if loads else ""
+    lines = [f"`{command}`" for command in commands]
+    return "\n\n".join([*lines, f"{machine_line()}{when}{load}."])
+
+
+def order(row: dict[str, Any]) -> tuple[int, int, int]:
+    return (row["train_size"], list(VARIANTS).index(row["variant"]), row["seed"])
+
+
+def render(
+    touched: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """(title, body) of each RESULTS.md section that the ``touched`` rows belong to, built from
+    every row of those groups in ``rows`` (so a partial re-run keeps the whole table)."""
+    keys = {group_key(row) for row in touched}
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in sorted(rows, key=order):
+        if group_key(row) in keys:
+            groups[group_key(row)].append(row)
+    sections = []
+    for group in groups.values():
+        body = "\n\n".join([provenance(group), protocol_table(group), notes(group)])
+        sections.append((section_title(group[0]), body))
+    by_setting: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for group in groups.values():
+        by_setting[group_key(group[0])[:1] + group_key(group[0])[2:]].extend(group)
+    for setting in by_setting.values():
+        if len({row["train_size"] for row in setting if row["variant"] == "pgkd"}) > 1:
+            title = section_title(setting[0]).replace(
+                f"Protocol: {setting[0]['dataset']}, {setting[0]['train_size']} samples",
+                f"Protocol by train size: {setting[0]['dataset']}",
+            )
+            body = "\n\n".join([provenance(setting), sizes_table(setting), notes(setting)])
+            sections.append((title, body))
+    return sections
+
+
+def test_cells(rows: Sequence[dict[str, Any]], which: str) -> list[str]:
+    """Test accuracy, macro-F1 and weighted-F1 of ``which`` (model_0 or best), mean ± std."""
+    return [mean_std(metric(rows, which, "test", key)) for key in METRICS]
+
+
+def accuracy(rows: Sequence[dict[str, Any]], which: str) -> str:
+    return mean_std(metric(rows, which, "test", "accuracy"))
+
+
+def summary_sections(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Across data sets, for the 1,000-sample frozen SIMULATION runs without a loop-test split:
+    the paper's Table 2 layout (model_0 against each variant) and its Table 4 layout (accuracy
+    by variant and data set)."""
+    picked = [
+        row
+        for row in sorted(rows, key=order)
+        if row["train_size"] == 1000
+        and row["student"] == "frozen"
+        and row["teacher"].startswith("SIMULATION")
+        and not row["loop_test_fraction"]
+    ]
+    if not picked:
+        return []
+    by_dataset: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in picked:
+        by_dataset[row["dataset"]][row["variant"]].append(row)
+    table2 = []
+    for dataset, variants in by_dataset.items():
+        first = next(iter(variants.values()))
+        table2.append([dataset, "model_0 (no KD)", len(first), *test_cells(first, "model_0")])
+        for name, group in variants.items():
+            table2.append([dataset, name, len(group), *test_cells(group, "best")])
+    header2 = ["data set", "student", "seeds", "accuracy", "macro-F1", "weighted-F1"]
+    groups = list(by_dataset.values())
+    table4 = [["model_0 (no KD)", *(accuracy(next(iter(v.values())), "model_0") for v in groups)]]
+    for name in VARIANTS:
+        if any(name in v for v in groups):
+            table4.append([name, *(accuracy(v.get(name, []), "best") for v in groups)])
+    note = (
+        "Frozen MiniLM-L6 student, 1,000 drawn rows (800/200), 10 KD steps × 32 samples, "
+        "SIMULATION teacher; test scores in points, mean ± sample std over seeds. Per-data-set "
+        "sections below give the paired differences, the commands and the machine."
+    )
+    command = f"`{command_line('protocol.py', ['--render-only', '--out', 'runs/bench/protocol'])}`"
+    return [
+        (
+            "Protocol summary: paper Table 2 layout (SIMULATION teacher)",
+            "\n\n".join([command, markdown_table(header2, table2), note]),
+        ),
+        (
+            "Protocol summary: paper Table 4 layout, accuracy (SIMULATION teacher)",
+            "\n\n".join([command, markdown_table(["student", *by_dataset], table4), note]),
+        ),
+    ]
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", type=Path, help="name or folder (required to run)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["pgkd"])
+    parser.add_argument("--train-size", type=int, nargs="+", default=[1000])
+    parser.add_argument("--student", choices=["frozen", "transformer"], default="frozen")
+    parser.add_argument(
+        "--teacher", default="pool", help='"pool" (SIMULATION, default) or provider:model'
+    )
+    parser.add_argument("--teacher-option", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=32, help="samples per KD step")
+    parser.add_argument("--loop-test-fraction", type=float, default=0.0)
+    parser.add_argument("--student-epochs", type=int)
+    parser.add_argument("--student-max-length", type=int)
+    parser.add_argument("--student-learning-rate", type=float)
+    parser.add_argument("--student-batch-size", type=int)
+    parser.add_argument("--student-option", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--backbone", help="[student] backbone: a local model folder")
+    parser.add_argument("--no-bf16", dest="bf16", action="store_false")
+    parser.add_argument("--threads", type=int, help="[student] threads")
+    parser.add_argument("--tag", default="", help="runs go to n<size>-<tag>/")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "protocol")
+    parser.add_argument("--results", type=Path, help="write the tables into this RESULTS.md")
+    parser.add_argument("--overwrite", action="store_true", help="re-run finished runs")
+    parser.add_argument("--verbose", action="store_true", help="pgkd's progress output")
+    parser.add_argument(
+        "--render-only", action="store_true", help="rewrite every table from OUT/results.jsonl"
+    )
+    args = parser.parse_args(argv)
+    if args.dataset is None and not args.render_only:
+        parser.error("--dataset is required (unless --render-only)")
+    args.command = command_line("protocol.py", argv)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    args = parse(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "results.jsonl"
+    rows = latest_rows(results) if args.render_only else run_protocol(args)
+    sections = render(rows, latest_rows(results))
+    if args.render_only:
+        sections = summary_sections(rows) + sections
+    for title, body in sections:
+        print(f"\n## {title}\n\n{body}")
+        if args.results:
+            write_section(title, body, args.results)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The hooks: every KD step, a per-class sample budget as a named prompt section, and each
+teacher call of the step asked for its own share of it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from typing import Any
+
+from pgkd import hookimpl
+from pgkd.teachers.pool import Generation, TeacherPool
+from pgkd.types import Prompt, StepContext
+
+from pgkd_budget.allocation import Rotation
+from pgkd_budget.answers import answer_prompts, fill_answers
+from pgkd_budget.budget import Capacity, StepBudget, step_budget
+from pgkd_budget.options import BudgetOptions
+from pgkd_budget.section import SECTION, render_section
+
+__all__ = ["BudgetPlugin"]
+
+#: ``[plugins.options.budget]`` once the core config has a free-form ``[plugins.options]``.
+OPTIONS_KEY = "budget"
+
+
+class BudgetPlugin:
+    """Splits each step's batch across classes by weakness and tells the teacher exactly how
+    many samples of which classes to write (and which confusions to address).
+
+    ``options`` overrides the defaults (:class:`BudgetOptions`); ``capacity(label)``, when
+    given, says how many more samples of a class the teacher can write (a simulation pool
+    runs dry; an LLM does not). One instance serves one run: it keeps the rounding carry
+    between steps and the budgets it handed out (``budgets``, by step).
+    """
+
+    def __init__(
+        self, options: BudgetOptions | None = None, *, capacity: Capacity | None = None
+    ) -> None:
+        self.options = options or BudgetOptions()
+        self.capacity = capacity
+        self.rotation = Rotation(max_carry=self.options.max_carry)
+        self.budgets: dict[int, StepBudget] = {}
+
+    @hookimpl
+    def on_eval(self, context: StepContext) -> Mapping[str, str] | None:
+        """The step's budget; the section names the first answer's counts."""
+        options = self.options_for(context.settings)
+        if getattr(context.task, "name", None) not in options.tasks or not context.labels:
+            return None
+        if self.budgets and context.step <= max(self.budgets):
+            # A new run (or a resume) with the same instance: the carry belongs to the old one.
+            self.rotation.reset(context.labels)
+            self.budgets.clear()
+        self.rotation.max_carry = options.max_carry
+        budget = step_budget(context, options, self.rotation, self.capacity)
+        self.budgets[context.step] = budget
+        return {SECTION: render_section(budget, 0)}
+
+    @hookimpl
+    def generate(
+        self, context: StepContext, prompt: Prompt, pool: TeacherPool, n_samples: int
+    ) -> Awaitable[Generation] | None:
+        """With several calls a step, fill answer by answer, each with its own counts; else
+        (or when the prompt lacks the section) leave the step to pgkd's own filling."""
+        budget = self.budgets.get(context.step)
+        options = self.options_for(context.settings)
+        if budget is None or budget.calls < 2 or not options.split_calls:
+            return None
+        sections = [render_section(budget, i) for i in range(budget.calls)]
+        prompts = answer_prompts(prompt, sections[0], sections)
+        if prompts is None:
+            return None
+        sizes = [sum(answer.values()) for answer in budget.answers]
+        return fill_answers(pool, context, prompts, sizes)
+
+    def options_for(self, settings: Any) -> BudgetOptions:
+        """The constructor's options, updated from ``[plugins.options.budget]`` when the run's
+        config has such a table (pgkd's ``Config`` has none yet)."""
+        table = getattr(getattr(settings, "plugins", None), "options", None)
+        if isinstance(table, Mapping) and isinstance(table.get(OPTIONS_KEY), Mapping):
+            return self.options.updated(table[OPTIONS_KEY])
+        return self.options

@@ -1,0 +1,179 @@
+"""The installed plugin in real pgkd runs: discovered by entry point, its section in every
+prompt, and the SIMULATION teacher writing exactly the class mix it asks for."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import budget_kit as kit
+import pytest
+from pgkd import hookimpl
+from pgkd.config import Config, config_from_mapping
+from pgkd.plugins import build_plugin_manager, describe
+from pgkd.progress import Progress
+from pgkd.runner import run
+from pgkd.teachers.base import TeacherReply, TeacherRequest, TeacherSettings
+from pgkd.teachers.simulation import PoolTeacher, parse_counts
+
+from pgkd_budget import BudgetOptions, BudgetPlugin
+
+
+class RecordingPool:
+    """Registers the ``pool`` SIMULATION teacher, keeping every request and answer."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[TeacherRequest, list[dict[str, str]]]] = []
+
+    @hookimpl
+    def register_teachers(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
+        calls = self.calls
+
+        class Recording(PoolTeacher):
+            async def complete(self, request: TeacherRequest) -> TeacherReply:
+                reply = await super().complete(request)
+                calls.append((request, json.loads(reply.text)))
+                return reply
+
+        def build(settings: TeacherSettings) -> PoolTeacher:
+            return Recording(settings)
+
+        register("pool", build)
+
+
+def make_config(data: dict[str, Path], **teacher: Any) -> Config:
+    return config_from_mapping(
+        {
+            "data": {"train": str(data["train"]), "test": str(data["test"])},
+            "teacher": {
+                "model": f"pool:{data['pool']}",
+                "concurrency": 2,
+                "samples_per_call": 8,
+                "options": {"strategy": "request"},
+                **teacher,
+            },
+            "student": {"kind": "frozen", "max_length": 32},
+            "kd": {"steps": 2, "patience": 5, "batch_size": 16},
+        }
+    )
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> dict[str, Path]:
+    return kit.write_data(tmp_path)
+
+
+def journal_labels(run_dir: Path) -> dict[int, Counter[str]]:
+    by_step: dict[int, Counter[str]] = {}
+    for line in (run_dir / "journal.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") == "sample":
+            by_step.setdefault(event["step"], Counter())[event["record"]["label"]] += 1
+    return by_step
+
+
+def test_the_entry_point_loads_only_when_allow_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGKD_PLUGINS", "budget")
+    pm = build_plugin_manager(entry_points_enabled=True)
+    plugin = pm.get_plugin("budget")
+    assert isinstance(plugin, BudgetPlugin)
+    assert ("budget", ["generate", "on_eval"]) in describe(pm)
+    monkeypatch.setenv("PGKD_PLUGINS", "")
+    assert build_plugin_manager(entry_points_enabled=True).get_plugin("budget") is None
+
+
+def nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {label: n for label, n in counts.items() if n > 0}
+
+
+def test_a_run_asks_for_the_budget_and_the_teacher_follows_it(
+    data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGKD_PLUGINS", "budget")
+    recorder = RecordingPool()
+    out = tmp_path / "run"
+    summary = run(
+        make_config(data),
+        out,
+        progress=Progress(live=False, quiet=True),
+        extra_plugins=[recorder],
+        entry_points_enabled=True,
+    )
+    assert summary["steps_run"] == 2
+    assert summary["teacher"]["calls"] == 4  # 2 steps x 16 samples / 8 per call
+    assert len(recorder.calls) == 4
+    per_step: dict[int, Counter[str]] = {}
+    for request, answer in recorder.calls:
+        assert "Sample budget:" in request.user
+        assert "validation set" in request.user  # pgkd's own prompt is still there
+        counts = parse_counts(request.user)
+        assert counts is not None and sum(counts.values()) == 8
+        assert Counter(record["label"] for record in answer) == Counter(counts)
+        per_step.setdefault(request.context.step, Counter()).update(counts)
+    assert sorted(per_step) == [1, 2]
+    assert all(sum(mix.values()) == 16 for mix in per_step.values())
+    assert journal_labels(out) == per_step
+
+
+def test_each_call_gets_its_own_share_of_the_steps_plan(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    plugin, recorder = BudgetPlugin(), RecordingPool()
+    run(
+        make_config(data),
+        tmp_path / "run",
+        progress=Progress(live=False, quiet=True),
+        extra_plugins=[recorder, plugin],
+        entry_points_enabled=False,
+    )
+    for step, budget in plugin.budgets.items():
+        asked = [
+            parse_counts(request.user)
+            for request, _ in recorder.calls
+            if request.context.step == step
+        ]
+        assert asked == [nonzero(answer) for answer in budget.answers]
+    assert journal_labels(tmp_path / "run") == {
+        step: Counter(nonzero(b.per_step)) for step, b in plugin.budgets.items()
+    }
+
+
+def test_without_split_calls_every_call_gets_the_first_answer(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    plugin = BudgetPlugin(BudgetOptions(split_calls=False))
+    recorder = RecordingPool()
+    run(
+        make_config(data),
+        tmp_path / "run",
+        progress=Progress(live=False, quiet=True),
+        extra_plugins=[recorder, plugin],
+        entry_points_enabled=False,
+    )
+    assert journal_labels(tmp_path / "run") == {
+        step: Counter({c: 2 * n for c, n in nonzero(b.answers[0]).items()})
+        for step, b in plugin.budgets.items()
+    }
+
+
+def test_one_call_per_step_gets_the_steps_plan_itself(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    plugin, recorder = BudgetPlugin(), RecordingPool()
+    run(
+        make_config(data, samples_per_call=16),
+        tmp_path / "run",
+        progress=Progress(live=False, quiet=True),
+        extra_plugins=[recorder, plugin],
+        entry_points_enabled=False,
+    )
+    assert len(recorder.calls) == 2
+    for request, answer in recorder.calls:
+        budget = plugin.budgets[request.context.step]
+        assert budget.calls == 1
+        assert parse_counts(request.user) == nonzero(budget.per_step)
+        assert Counter(record["label"] for record in answer) == Counter(nonzero(budget.per_step))
+        assert "answers, each with its own counts" not in request.user
