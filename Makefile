@@ -24,8 +24,11 @@ $(VENV)/.installed: pyproject.toml Makefile $(wildcard plugins/*/pyproject.toml)
 
 install: $(VENV)/.installed
 
+# The demo runs the paper's method alone; `make demo DEMO_PLUGINS=budget` adds installed plugins.
+DEMO_PLUGINS ?=
+
 demo: install
-	$(VENV)/bin/pgkd run examples/demo.toml --out runs/demo --overwrite
+	PGKD_PLUGINS="$(DEMO_PLUGINS)" $(VENV)/bin/pgkd run examples/demo.toml --out runs/demo --overwrite
 
 test: install
 	$(PY) -m pytest -q -x -p no:cacheprovider tests $(wildcard plugins/*/tests)

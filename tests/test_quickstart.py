@@ -28,7 +28,7 @@ def demo_command() -> list[str]:
     makefile = (ROOT / "Makefile").read_text()
     match = re.search(r"^demo:.*\n\t(.+)$", makefile, flags=re.M)
     assert match is not None
-    words = match.group(1).split()
+    words = [w for w in match.group(1).split() if "=" not in w or w.startswith("--")]
     assert words[0].endswith("/pgkd")
     return words[1:]
 
