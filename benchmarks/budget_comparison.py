@@ -61,6 +61,7 @@ from benchmarks.budget_tables import render_section  # noqa: E402
 from benchmarks.tables import command_line, write_section  # noqa: E402
 from pgkd import hookimpl  # noqa: E402
 from pgkd.config import Config  # noqa: E402
+from pgkd.errors import PgkdError  # noqa: E402
 from pgkd.progress import Progress  # noqa: E402
 from pgkd.runner import run  # noqa: E402
 from pgkd.teachers.base import TeacherSettings  # noqa: E402
@@ -192,7 +193,12 @@ def run_comparison(args: argparse.Namespace) -> list[dict[str, Any]]:
             if key in done and not args.overwrite and (run_dir / "summary.json").exists():
                 rows.append(done[key])
                 continue
-            row = run_arm(args, name, seed, arm, data, run_dir, progress)
+            try:
+                row = run_arm(args, name, seed, arm, data, run_dir, progress)
+            except PgkdError as exc:
+                # One broken run must not cost the others; it is missing from the table.
+                print(f"{name} seed={seed} {arm}: FAILED: {exc}", file=sys.stderr, flush=True)
+                continue
             with open(results, "a", encoding="utf-8") as out:
                 out.write(json.dumps(row) + "\n")
             rows.append(row)

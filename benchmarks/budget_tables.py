@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks.protocol import gains, metric, paired
@@ -22,14 +24,52 @@ PAIRS = (
 )
 
 
-def _paired_line(a: str, b: str, by_arm: dict[str, list[dict[str, Any]]]) -> str | None:
+def at_step(row: dict[str, Any], step: int) -> dict[str, float] | None:
+    """Test scores of the run's student after ``step`` (from its ``metrics.jsonl``)."""
+    path = Path(row["run_dir"]) / "metrics.jsonl"
+    if not path.exists():
+        return None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line) if line.strip() else {}
+        if record.get("step") == step and "test" in record:
+            return {key: float(record["test"][key]) for key in ("accuracy", "macro_f1")}
+    return None
+
+
+def equal_spend_cells(rows: Sequence[dict[str, Any]], step: int) -> list[str]:
+    """Accuracy and macro-F1 (mean ± std) of the students after ``step``: every arm has paid
+    for exactly ``step`` x 32 samples there, whatever early stopping did later."""
+    found = [s for s in (at_step(r, step) for r in rows) if s is not None]
+    if len(found) < len(rows):
+        return ["–", "–"]
+    return [mean_std([s[key] for s in found]) for key in ("accuracy", "macro_f1")]
+
+
+def paired_at_step(
+    a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], key: str, step: int
+) -> list[float]:
+    """Per-seed differences (a - b) of the students after ``step``."""
+    by_seed = {r["seed"]: at_step(r, step) for r in b}
+    diffs = []
+    for row in a:
+        mine, theirs = at_step(row, step), by_seed.get(row["seed"])
+        if mine is not None and theirs is not None:
+            diffs.append(mine[key] - theirs[key])
+    return diffs
+
+
+def _paired_line(a: str, b: str, by_arm: dict[str, list[dict[str, Any]]], step: int) -> str | None:
     if a not in by_arm or b not in by_arm:
         return None
     acc, wins = paired(by_arm[a], by_arm[b], "accuracy")
     mf1, mf1_wins = paired(by_arm[a], by_arm[b], "macro_f1")
+    at_acc = paired_at_step(by_arm[a], by_arm[b], "accuracy", step)
+    at_mf1 = paired_at_step(by_arm[a], by_arm[b], "macro_f1", step)
     return (
-        f"- {a} − {b}: accuracy {signed(acc, digits=2)} (ahead on {wins}/{len(acc)} seeds), "
-        f"macro-F1 {signed(mf1, digits=2)} (ahead on {mf1_wins}/{len(mf1)})"
+        f"- {a} − {b}: best student accuracy {signed(acc, digits=2)} (ahead on {wins}/{len(acc)} "
+        f"seeds), macro-F1 {signed(mf1, digits=2)} (ahead on {mf1_wins}/{len(mf1)}); "
+        f"@ step {step} accuracy {signed(at_acc, digits=2)} (ahead on "
+        f"{sum(d > 0 for d in at_acc)}/{len(at_acc)}), macro-F1 {signed(at_mf1, digits=2)}"
     )
 
 
@@ -38,8 +78,10 @@ def dataset_table(rows: Sequence[dict[str, Any]]) -> str:
     for row in rows:
         by_arm[row["variant"]].append(row)
     arms = [a for a in ORDER if a in by_arm] + sorted(set(by_arm) - set(ORDER))
+    # Every run reaches this step (KD patience 5 stops a run at step 5 at the earliest).
+    step = min(int(r["steps_run"]) for r in rows)
     header = ["arm", "accuracy", "macro-F1", "Δ acc", "Δ macro-F1", "best step", "accepted"]
-    header += ["calls", "tokens in / out (k)"]
+    header += ["calls", "tokens in / out (k)", f"acc @ step {step}", f"macro-F1 @ step {step}"]
     first = by_arm[arms[0]]
     table: list[list[object]] = [
         [
@@ -52,6 +94,8 @@ def dataset_table(rows: Sequence[dict[str, Any]]) -> str:
             "0",
             "0",
             "0",
+            "",
+            "",
         ]
     ]
     for arm in arms:
@@ -69,10 +113,11 @@ def dataset_table(rows: Sequence[dict[str, Any]]) -> str:
                 f"{statistics.fmean(r['accepted'] for r in group):.0f}",
                 f"{statistics.fmean(r.get('teacher_calls', 0) for r in group):.0f}",
                 f"{tokens_in:.0f} / {tokens_out:.0f}",
+                *equal_spend_cells(group, step),
             ]
         )
     lines = [markdown_table(header, table), "", "Paired by seed (test, points):", ""]
-    lines += [line for a, b in PAIRS if (line := _paired_line(a, b, by_arm))]
+    lines += [line for a, b in PAIRS if (line := _paired_line(a, b, by_arm, step))]
     return "\n".join(lines)
 
 
@@ -103,7 +148,10 @@ def render_section(rows: Sequence[dict[str, Any]]) -> str:
         "chooses classes, it does not write, so these numbers measure where each strategy "
         "puts the samples, not any LLM's writing. Frozen MiniLM-L6 + logistic-regression "
         "student (bf16 embeddings), the paper's protocol (`benchmarks/protocol.py`). "
-        "Test scores in points, mean ± sample std over seeds; Δ is best student − model_0.",
+        "Test scores in points, mean ± sample std over seeds. The best student is the one with "
+        "the lowest validation loss (KD patience 5 may end a run early, so an arm's total spend "
+        "can differ: see calls); Δ is best student − model_0; `@ step k` scores the students "
+        "after step k, where every run of every arm has paid for exactly k × 32 samples.",
     ]
     for dataset, group in by_dataset.items():
         commands = sorted({r["command"] for r in group})

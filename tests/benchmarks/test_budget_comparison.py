@@ -27,7 +27,7 @@ def test_budget_comparison_runs_every_arm_and_writes_its_section(
     assert all(r["generated"] == 32 for r in rows)
     text = results.read_text()
     assert f"## {budget_comparison.TITLE}" in text and "### yahoo_answers" in text
-    assert "budget − guided: accuracy" in text
+    assert "budget − guided: best student accuracy" in text and "@ step 1" in text
     # The budget arms' prompts carry the counts line; with the same prompt for every call of
     # the step, every class comes in multiples of the 4 calls.
     for arm in ("budget", "budget_same_prompt"):

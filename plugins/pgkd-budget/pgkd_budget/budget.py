@@ -101,11 +101,14 @@ def step_budget(
         {c: w.score for c, w in weakness.items()}, class_prior(context.history, labels), options
     )
     planned = {c: batch * share for c, share in shares.items()}
+    # Without split calls every call repeats the first answer, so a class may take only as
+    # many samples a step as each of the calls can still get.
+    repeats = 1 if options.split_calls else math.ceil(batch / samples_per_call)
     per_step = rotation.take(
         planned,
         batch,
         minimum=hard_floor(batch, len(labels), options.floor_share),
-        caps=_caps(labels, capacity),
+        caps=_caps(labels, capacity, repeats),
     )
     total = sum(per_step.values())
     calls = max(1, math.ceil(total / samples_per_call))
@@ -121,12 +124,13 @@ def step_budget(
     )
 
 
-def _caps(labels: list[str], capacity: Capacity | None) -> Mapping[str, int] | None:
+def _caps(labels: list[str], capacity: Capacity | None, repeats: int) -> Mapping[str, int] | None:
+    """Per-step caps: what the teacher can still write of a class, in whole ``repeats``."""
     if capacity is None:
         return None
     caps: dict[str, int] = {}
     for label in labels:
         left = capacity(label)
         if left is not None:
-            caps[label] = max(0, left)
+            caps[label] = max(0, left) // repeats * repeats
     return caps

@@ -170,6 +170,15 @@ def test_capacity_keeps_the_budget_to_what_the_teacher_can_write() -> None:
     assert sum(budget.per_step.values()) == 32
 
 
+def test_capacity_counts_every_repeat_when_calls_share_one_answer() -> None:
+    validation = kit.evaluation(dict.fromkeys(LABELS, 0.6) | {LABELS[0]: 0.0}, support=30)
+    left = {LABELS[0]: 7, LABELS[1]: 3}
+    plugin = BudgetPlugin(BudgetOptions(split_calls=False), capacity=left.get)
+    budget = budget_of(plugin, kit.context(validation))
+    assert budget.calls == 4
+    assert budget.answers[0][LABELS[0]] * 4 <= 7 and budget.answers[0][LABELS[1]] == 0
+
+
 def test_the_counts_line_is_what_the_simulation_teacher_reads() -> None:
     f1 = dict.fromkeys(LABELS, 0.7) | {LABELS[6]: 0.1}
     validation = kit.evaluation(f1, support=20, confusion={(LABELS[6], LABELS[7]): 5})
