@@ -439,7 +439,7 @@ def notes(rows: Sequence[dict[str, Any]]) -> str:
         f"test rows dropped because their label is not in the draw: {dropped_text}",
         f"{first['steps']} KD steps × 32 samples, KD patience 5",
         f"student: {STUDENTS.get(first['student'], first['student'])}",
-        f"{len(rows)} runs, {minutes:.0f} min of machine time",
+        f"{len(rows)} run{'s' if len(rows) > 1 else ''}, {minutes:.0f} min of machine time",
     ]
     if first["teacher"].startswith("SIMULATION"):
         pool = sorted({r["pool_rows"] for r in rows})
@@ -471,8 +471,14 @@ def sizes_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def latest_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of ``results.jsonl``, the last one written for each run directory."""
-    return list({row["run_dir"]: row for row in read_rows(path)}.values())
+    """The rows of ``results.jsonl``, the last one written for each run directory (a row
+    written before rows carried a date gets its summary file's time)."""
+    rows = list({row["run_dir"]: row for row in read_rows(path)}.values())
+    for row in rows:
+        summary = Path(row["run_dir"]) / "summary.json"
+        if "date" not in row and summary.exists():
+            row["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(summary.stat().st_mtime))
+    return rows
 
 
 def provenance(rows: Sequence[dict[str, Any]]) -> str:
@@ -483,6 +489,8 @@ def provenance(rows: Sequence[dict[str, Any]]) -> str:
     loads = [row["load"] for row in rows if "load" in row]
     when = f"; runs {dates[0]} to {dates[-1]}" if dates else ""
     load = f", 1-min load average {min(loads):.1f}–{max(loads):.1f}" if loads else ""
+    if loads and len(loads) < len(rows):
+        load += f" (recorded for {len(loads)} of {len(rows)} runs)"
     lines = [f"`{command}`" for command in commands]
     return "\n\n".join([*lines, f"{machine_line()}{when}{load}."])
 
@@ -558,9 +566,11 @@ def summary_sections(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
         if any(name in v for v in groups):
             table4.append([name, *(accuracy(v.get(name, []), "best") for v in groups)])
     note = (
-        "Frozen MiniLM-L6 student, 1,000 drawn rows (800/200), 10 KD steps × 32 samples, "
-        "SIMULATION teacher; test scores in points, mean ± sample std over seeds. Per-data-set "
-        "sections below give the paired differences, the commands and the machine."
+        "Frozen MiniLM-L6 student; `[data] limit`'s draw of 1,000 rows (the exact count per "
+        "data set is in its section), split 80/20; 10 KD steps × 32 samples; SIMULATION "
+        "teacher. Test scores in points, mean ± sample std over seeds. The per-data-set "
+        "sections give the paired differences, the commands and the machine; the paper's "
+        "teacher zero-shot rows are in the zero-shot section (a 135M local model here)."
     )
     command = f"`{command_line('protocol.py', ['--render-only', '--out', 'runs/bench/protocol'])}`"
     return [

@@ -138,9 +138,13 @@ def main(argv: Sequence[str] | None = None) -> str:
             f"{machine_line()} (when summarised; the runs' own dates are in their folders).",
             table(groups),
             "Shares of the summed step time. `evaluation` includes scoring the full test split "
-            "every step, which only a benchmark does; `teacher` is the SIMULATION teacher, "
-            "which answers in milliseconds, so these runs show the framework at its most "
-            "exposed: with a real LLM the teacher's share dwarfs everything else.",
+            "every step, which only a benchmark does. Rows other than `-local` use the "
+            "SIMULATION teacher, which answers in milliseconds: they show the framework at its "
+            "most exposed. The `-local` row is the real in-process LLM (SmolLM2-135M): the "
+            "teacher is then 99% of the step. `fill` is the teacher pool's own time, so "
+            "teacher − fill is the generate hook's dispatch. A single step of about a second "
+            "on this loaded machine can spike (garbage collection, the fsync of a new best "
+            "checkpoint); the summed share is the figure to read.",
         ]
     )
     print(body)
