@@ -267,9 +267,14 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
         f"{teacher.get('input_tokens', 0)} in / {teacher.get('output_tokens', 0)} out tokens",
         f"  run directory {run_dir}",
         f"  best model    {summary.get('best_model')}",
-        f"  try it        pgkd predict {summary.get('best_model')} INPUT.jsonl "
-        "--out predictions.jsonl",
     ]
+    # `pgkd predict` labels texts with classifiers; other tasks' students load through their
+    # own plugins.
+    if summary.get("task", "classification") == "classification":
+        lines.append(
+            f"  try it        pgkd predict {summary.get('best_model')} INPUT.jsonl "
+            "--out predictions.jsonl"
+        )
     return "\n".join(lines)
 
 

@@ -421,6 +421,7 @@ async def execute(
         if cache is not None:
             cache.close()
     summary = summarize(run_dir, state, usage)
+    summary["task"] = config.task.name
     summary["guarantees"] = {
         "prompts_checked_for_heldout_text": True,
         "heldout_texts_guarded": len(guard),
