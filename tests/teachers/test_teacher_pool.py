@@ -23,7 +23,9 @@ def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_fills_the_batch_with_bounded_concurrency() -> None:
-    with LoopbackServer(latency=0.03) as server:
+    # Each answer takes long enough that all four slots are busy at once even on a loaded
+    # machine, where the client may take tens of milliseconds to issue the next call.
+    with LoopbackServer(latency=0.15) as server:
         gen, pool = kit.run(kit.fill("openai", server, 64, concurrency=4, step=3))
     assert gen.complete and gen.parsed == len(gen.candidates) == 64
     assert gen.calls == 8 and gen.failed_calls == 0 and gen.surplus == 0
