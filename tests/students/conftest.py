@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pgkd.students.backbone import packaged_minilm, quiet_transformers
+from pgkd.testing import tiny_bert_backbone
 from pgkd.types import Sample
 
 SPORTS = ("football", "goal", "match", "team", "coach", "league", "tennis", "striker", "referee")
@@ -32,24 +32,7 @@ def make_toy_samples(n: int, seed: int) -> list[Sample]:
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-init 2-layer BERT (hidden 32) with the packaged MiniLM tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    directory = tmp_path_factory.mktemp("tiny_bert")
-    tokenizer = AutoTokenizer.from_pretrained(str(packaged_minilm()), local_files_only=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    with quiet_transformers():
-        BertModel(config).save_pretrained(str(directory))
-        tokenizer.save_pretrained(str(directory))
-    return directory
+    return tiny_bert_backbone(tmp_path_factory.mktemp("tiny_bert"))
 
 
 @pytest.fixture(scope="session")

@@ -83,3 +83,21 @@ def test_registry_and_loading_do_not_import_torch() -> None:
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tiny_bert_backbone_is_seeded_and_keeps_the_global_rng(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from pgkd.testing import tiny_bert_backbone
+
+    torch.manual_seed(123)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(123)
+    first = tiny_bert_backbone(tmp_path / "a")
+    assert torch.equal(torch.rand(3), expected_draw)
+    second = tiny_bert_backbone(tmp_path / "b")
+    assert resolve_backbone(str(first)) == first
+    weights_a, weights_b = (load_file(str(d / "model.safetensors")) for d in (first, second))
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgkd.testing import tiny_bert_backbone
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -37,22 +38,4 @@ def data_dir() -> Path:
 def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-wide random BERT saved with the packaged MiniLM tokenizer: fast to train,
     and enough to show that the student learns."""
-    import torch
-    from pgkd.students.backbone import packaged_minilm, quiet_transformers
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(str(packaged_minilm()), local_files_only=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(str(path))
-    tokenizer.save_pretrained(str(path))
-    return path
+    return tiny_bert_backbone(tmp_path_factory.mktemp("tiny-bert"))
