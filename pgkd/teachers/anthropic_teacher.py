@@ -8,38 +8,39 @@ also accept structured outputs (``output_config.format``), offered as ``json_mod
 "output_config"``; ``json_mode = "none"`` leaves JSON to the prompt.
 
 The SDK's retries are off (the pool owns retries); its connection pool is sized to the
-concurrency; requests go through its low-level ``post`` (see :mod:`pgkd.teachers.openai_teacher`
-for why). Credentials: the variable named by ``[teacher] options`` ``api_key_env`` when given,
-else the SDK's own chain (``ANTHROPIC_API_KEY``, ``ANTHROPIC_AUTH_TOKEN``, profiles).
-``base_url`` (or ``ANTHROPIC_BASE_URL``) reaches another endpoint.
+concurrency (:mod:`pgkd.teachers.sdk_teacher`); requests go through its low-level ``post`` (see
+:mod:`pgkd.teachers.openai_teacher` for why). Credentials: the variable named by ``[teacher]
+options`` ``api_key_env`` when given, else the SDK's own chain (``ANTHROPIC_API_KEY``,
+``ANTHROPIC_AUTH_TOKEN``, profiles). ``base_url`` (or ``ANTHROPIC_BASE_URL``) reaches another
+endpoint.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import anthropic
-import httpx2
 import orjson
 
 from pgkd.errors import ConfigError
 from pgkd.teachers.answer import TOOL_DESCRIPTION, TOOL_NAME, object_schema
 from pgkd.teachers.base import (
-    Teacher,
     TeacherReply,
     TeacherRequest,
     TeacherSettings,
     TransientTeacherError,
 )
-from pgkd.teachers.failures import sdk_failure
-from pgkd.teachers.http_client import sdk_http_client
+from pgkd.teachers.sdk_teacher import SdkTeacher
 from pgkd.teachers.secrets import api_key
 
 JSON_MODES = ("tool", "output_config", "none")
 
 
-class AnthropicTeacher(Teacher):
+class AnthropicTeacher(SdkTeacher):
     provider = "anthropic"
+    sdk: ClassVar[Any] = anthropic
+    sdk_error = anthropic.AnthropicError
+    endpoint = "/v1/messages"
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
@@ -49,22 +50,11 @@ class AnthropicTeacher(Teacher):
                 f"[teacher] options json_mode: expected one of {JSON_MODES}, got {self.json_mode!r}"
             )
         self._key = api_key(settings, None)
-        self._client: Any = None
-        # Built now, not on the first call: the SDK client and its SSL context take tens of
-        # milliseconds that would otherwise stall the event loop mid-fill.
-        self._sdk()
+        self._sdk()  # now, not mid-fill (see pgkd.teachers.sdk_teacher)
 
-    def _sdk(self) -> Any:
-        if self._client is None:
-            credentials: dict[str, Any] = {"api_key": self._key} if self._key else {}
-            self._client = anthropic.AsyncAnthropic(
-                **credentials,
-                base_url=self.settings.base_url,
-                max_retries=0,
-                timeout=self.settings.timeout,
-                http_client=sdk_http_client(anthropic, self.settings),
-            )
-        return self._client
+    def new_client(self, **common: Any) -> Any:
+        credentials: dict[str, Any] = {"api_key": self._key} if self._key else {}
+        return anthropic.AsyncAnthropic(**credentials, **common)
 
     def payload(self, request: TeacherRequest) -> dict[str, Any]:
         """The messages request body."""
@@ -89,46 +79,29 @@ class AnthropicTeacher(Teacher):
             body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         return body
 
-    async def complete(self, request: TeacherRequest) -> TeacherReply:
-        client = self._sdk()
+    @staticmethod
+    def read_reply(content: bytes) -> TeacherReply:
+        """A messages response body -> the answer text (the tool input as JSON) and tokens."""
         try:
-            response = await client.post(
-                "/v1/messages",
-                content=orjson.dumps(self.payload(request)),
-                cast_to=httpx2.Response,
-            )
-        except anthropic.AnthropicError as exc:
-            raise sdk_failure(self.provider, exc, anthropic) from exc
-        return read_reply(response.content)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
-
-
-def read_reply(content: bytes) -> TeacherReply:
-    """A messages response body -> the answer text (the tool input as JSON) and tokens."""
-    try:
-        data = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        raise TransientTeacherError("anthropic: the server's reply is not JSON") from None
-    if not isinstance(data, dict):
-        raise TransientTeacherError("anthropic: the server's reply is not a message")
-    blocks = [b for b in data.get("content") or [] if isinstance(b, dict)]
-    tool = next((b for b in blocks if b.get("type") == "tool_use"), None)
-    if tool is not None:
-        text = orjson.dumps(tool.get("input")).decode()
-    else:
-        text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
-    usage = data.get("usage") or {}
-    input_tokens = sum(
-        int(usage.get(key) or 0)
-        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    )
-    return TeacherReply(
-        text=text,
-        input_tokens=input_tokens,
-        output_tokens=int(usage.get("output_tokens") or 0),
-        model=str(data.get("model") or ""),
-    )
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise TransientTeacherError("anthropic: the server's reply is not JSON") from None
+        if not isinstance(data, dict):
+            raise TransientTeacherError("anthropic: the server's reply is not a message")
+        blocks = [b for b in data.get("content") or [] if isinstance(b, dict)]
+        tool = next((b for b in blocks if b.get("type") == "tool_use"), None)
+        if tool is not None:
+            text = orjson.dumps(tool.get("input")).decode()
+        else:
+            text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+        usage = data.get("usage") or {}
+        input_tokens = sum(
+            int(usage.get(key) or 0)
+            for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        )
+        return TeacherReply(
+            text=text,
+            input_tokens=input_tokens,
+            output_tokens=int(usage.get("output_tokens") or 0),
+            model=str(data.get("model") or ""),
+        )

@@ -2,7 +2,7 @@
 llama.cpp server, Ollama, LiteLLM, ...) through ``base_url``.
 
 Uses the official ``openai`` SDK's async client, with its retries off (the pool owns retries)
-and a connection pool sized to the concurrency (:mod:`pgkd.teachers.http_client`). Requests go
+and a connection pool sized to the concurrency (:mod:`pgkd.teachers.sdk_teacher`). Requests go
 through the SDK's low-level ``post``, the body written and the reply read with orjson: the typed
 ``chat.completions.create`` path costs ~0.4 ms more CPU per call in parameter transforms and
 pydantic models, ~25 ms per round of 64 concurrent calls against a 200 ms round trip
@@ -27,23 +27,20 @@ pydantic models, ~25 ms per round of 64 concurrent calls against a 200 ms round 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-import httpx2
 import openai
 import orjson
 
 from pgkd.errors import ConfigError
 from pgkd.teachers.answer import object_schema
 from pgkd.teachers.base import (
-    Teacher,
     TeacherReply,
     TeacherRequest,
     TeacherSettings,
     TransientTeacherError,
 )
-from pgkd.teachers.failures import sdk_failure
-from pgkd.teachers.http_client import sdk_http_client
+from pgkd.teachers.sdk_teacher import SdkTeacher
 from pgkd.teachers.secrets import api_key
 
 JSON_MODES = ("json_schema", "json_object_schema", "json_object", "none")
@@ -51,8 +48,11 @@ JSON_MODES = ("json_schema", "json_object_schema", "json_object", "none")
 KEYLESS = "no-key"
 
 
-class OpenAITeacher(Teacher):
+class OpenAITeacher(SdkTeacher):
     provider = "openai"
+    sdk: ClassVar[Any] = openai
+    sdk_error = openai.OpenAIError
+    endpoint = "/chat/completions"
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
@@ -75,21 +75,10 @@ class OpenAITeacher(Teacher):
                 "variable in [teacher] options api_key_env), or set base_url for a local server"
             )
         self._key = key or KEYLESS
-        self._client: Any = None
-        # Built now, not on the first call: the SDK client and its SSL context take tens of
-        # milliseconds that would otherwise stall the event loop mid-fill.
-        self._sdk()
+        self._sdk()  # now, not mid-fill (see pgkd.teachers.sdk_teacher)
 
-    def _sdk(self) -> Any:
-        if self._client is None:
-            self._client = openai.AsyncOpenAI(
-                api_key=self._key,
-                base_url=self.settings.base_url,
-                max_retries=0,
-                timeout=self.settings.timeout,
-                http_client=sdk_http_client(openai, self.settings),
-            )
-        return self._client
+    def new_client(self, **common: Any) -> Any:
+        return openai.AsyncOpenAI(api_key=self._key, **common)
 
     def payload(self, request: TeacherRequest) -> dict[str, Any]:
         """The chat completions request body."""
@@ -124,38 +113,21 @@ class OpenAITeacher(Teacher):
             },
         }
 
-    async def complete(self, request: TeacherRequest) -> TeacherReply:
-        client = self._sdk()
+    @staticmethod
+    def read_reply(content: bytes) -> TeacherReply:
+        """A chat completion body -> the answer text and token counts."""
         try:
-            response = await client.post(
-                "/chat/completions",
-                content=orjson.dumps(self.payload(request)),
-                cast_to=httpx2.Response,
-            )
-        except openai.OpenAIError as exc:
-            raise sdk_failure(self.provider, exc, openai) from exc
-        return read_reply(response.content)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
-
-
-def read_reply(content: bytes) -> TeacherReply:
-    """A chat completion body -> the answer text and token counts."""
-    try:
-        data = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        raise TransientTeacherError("openai: the server's reply is not JSON") from None
-    choices = data.get("choices") if isinstance(data, dict) else None
-    if not choices or not isinstance(choices[0], dict):
-        raise TransientTeacherError("openai: the server's reply has no choices")
-    message = choices[0].get("message") or {}
-    usage = data.get("usage") or {}
-    return TeacherReply(
-        text=str(message.get("content") or ""),
-        input_tokens=int(usage.get("prompt_tokens") or 0),
-        output_tokens=int(usage.get("completion_tokens") or 0),
-        model=str(data.get("model") or ""),
-    )
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise TransientTeacherError("openai: the server's reply is not JSON") from None
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not choices or not isinstance(choices[0], dict):
+            raise TransientTeacherError("openai: the server's reply has no choices")
+        message = choices[0].get("message") or {}
+        usage = data.get("usage") or {}
+        return TeacherReply(
+            text=str(message.get("content") or ""),
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            model=str(data.get("model") or ""),
+        )
