@@ -8,7 +8,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -101,6 +101,12 @@ class KDConfig(_Section):
     max_chars: int = Field(2000, ge=1)
     #: Word 3-gram Jaccard similarity at or above which a sample counts as a copy of held-out text.
     near_copy_threshold: float = Field(0.8, gt=0.0, le=1.0)
+    #: How the history is scored for the correct, incorrect and hard-negative examples:
+    #: "out_of_fold" (each sample by a model that did not train on it), "in_sample", or "auto"
+    #: (out of fold when the student can do it cheaply, else in sample).
+    train_predictions: Literal["auto", "out_of_fold", "in_sample"] = "auto"
+    #: Stratified folds of the out-of-fold predictions.
+    folds: int = Field(5, ge=2)
     seed: int = 0
 
 

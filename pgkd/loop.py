@@ -36,7 +36,8 @@ from pgkd.types import (
 
 @dataclass
 class Trained:
-    """A student with its evaluations: ``train`` predictions align with the history."""
+    """A student with its evaluations: ``train`` predictions align with the history;
+    ``train_predictions_info`` says how they were made (kind, folds, misclassified count)."""
 
     student: Student
     validation: Evaluation
@@ -44,6 +45,7 @@ class Trained:
     loop_test: Evaluation | None
     train_predictions: list[Prediction]
     seconds: dict[str, float]
+    train_predictions_info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pgkd.config import Config, config_from_mapping, dump_toml
 from pgkd.data import Splits, prepare_splits
 from pgkd.errors import ConfigError, PluginError, RunDirError
 from pgkd.guard import HeldOutGuard
+from pgkd.history_predictions import choose_kind, describe, predict_history
 from pgkd.loop import Loop, LoopState, Trained
 from pgkd.plugins import Registry, build_plugin_manager, build_registry
 from pgkd.progress import Progress
@@ -223,6 +224,8 @@ class Recorder:
             line["test"] = trained.test.to_dict()
         if trained.loop_test is not None:
             line["loop_test"] = trained.loop_test.to_dict()
+        if trained.train_predictions_info:
+            line["train_predictions"] = trained.train_predictions_info
         line.update(extra)
         self.metrics_log.append(line)
         self.progress.step_done(step, trained.validation, trained.test, extra)
@@ -274,6 +277,7 @@ def make_trainer(
         seconds: dict[str, float] = {}
         mark = time.perf_counter()
         student: Student = student_class(settings, splits.labels, config.kd.seed)
+        kind = choose_kind(config.kd, task, student)
         student.fit(history, splits.validation, progress=progress.fit_callback())
         seconds["training"] = time.perf_counter() - mark
         mark = time.perf_counter()
@@ -282,9 +286,15 @@ def make_trainer(
         loop_test = (
             task.evaluate(student, splits.loop_test, splits.labels)[0] if splits.loop_test else None
         )
-        _, train_predictions = task.evaluate(student, history, splits.labels)
         seconds["evaluation"] = time.perf_counter() - mark
-        return Trained(student, validation, test, loop_test, train_predictions, seconds)
+        mark = time.perf_counter()
+        folds, seed = config.kd.folds, config.kd.seed
+        train_predictions, kind = predict_history(
+            task, student, history, splits.labels, kind, folds=folds, seed=seed
+        )
+        seconds["train_predictions"] = time.perf_counter() - mark
+        info = describe(train_predictions, kind, folds)
+        return Trained(student, validation, test, loop_test, train_predictions, seconds, info)
 
     return train
 

@@ -6,7 +6,7 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,10 @@ class Student(abc.ABC):
     the task's business: the task's ``evaluate`` calls the task-specific methods."""
 
     kind: str = ""
+    #: True when the student can score its own training history out of fold cheaply (for a
+    #: classifier: implements :meth:`ClassifierStudent.out_of_fold_proba`). ``[kd]
+    #: train_predictions = "auto"`` then mines mistakes from those held-out predictions.
+    predicts_out_of_fold: ClassVar[bool] = False
 
     def __init__(self, settings: StudentSettings, labels: Sequence[str], seed: int) -> None:
         self.settings = settings
@@ -77,3 +81,15 @@ class ClassifierStudent(Student):
     @abc.abstractmethod
     def predict_proba(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Class probabilities, shape ``(len(texts), len(labels))``."""
+
+    def out_of_fold_proba(
+        self, train: Sequence[Sample], folds: int, seed: int
+    ) -> npt.NDArray[np.float32] | None:
+        """Held-out class probabilities on ``train`` (the history :meth:`fit` just saw): each
+        row comes from a model fitted, the way :meth:`fit` fitted this one, on the other
+        ``folds - 1`` stratified folds. Shape ``(len(train), len(labels))``.
+
+        ``None``, the default, means the student cannot do it cheaply (a fine-tuned transformer
+        would train ``folds`` more times); the runner then uses in-sample predictions. A student
+        that overrides this sets :attr:`predicts_out_of_fold`."""
+        return None

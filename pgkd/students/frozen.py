@@ -11,6 +11,10 @@ regularisation: the head is fitted along a warm-started path of increasing ``C``
 with the lowest validation loss is kept; ``patience`` points without improvement end the path.
 :class:`FitReport` counts path points as epochs.
 
+Out-of-fold predictions on the history (for mining mistakes the full head would not make) refit
+only the head, once per fold, on the cached embeddings at the ``C`` the full fit chose: five
+heads on a thousand 384-d vectors take a fraction of a second.
+
 ``[student.options] bf16 = true`` embeds under bf16 autocast (2.5x faster on this CPU);
 ``embed_max_length`` (default 256) caps the tokens embedded per text; ``embedding_store`` (set
 by the runner to a file in the run directory) persists embeddings so a resumed run reuses them.
@@ -44,6 +48,7 @@ from pgkd.students.backbone import (
     tokenize,
 )
 from pgkd.students.base import ClassifierStudent, FitReport, ProgressCallback, StudentSettings
+from pgkd.students.folds import stratified_folds
 from pgkd.students.loading import read_marker, settings_from_dict, write_marker
 from pgkd.types import Sample
 
@@ -250,6 +255,8 @@ class HeadFit:
     points_run: int
     best_point: int
     validation_loss: float
+    #: The inverse regularisation strength of the kept point.
+    c: float = DEFAULT_C
 
 
 def fit_head(
@@ -259,8 +266,10 @@ def fit_head(
     n_labels: int,
     patience: int,
     seed: int,
+    path: Sequence[float] | None = None,
 ) -> HeadFit:
-    """Fit along :data:`C_PATH` and keep the point with the lowest validation loss."""
+    """Fit along ``path`` and keep the point with the lowest validation loss. ``path``
+    defaults to :data:`C_PATH`, or to :data:`DEFAULT_C` alone without a validation set."""
     seen = np.unique(np.asarray(y))
     if len(seen) == 1:
         head = place_rows(seen, np.zeros((1, x.shape[1])), np.zeros(1), n_labels, x.shape[1])
@@ -269,7 +278,8 @@ def fit_head(
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(max_iter=MAX_ITER, warm_start=True, random_state=seed)
-    path = C_PATH if validation is not None else (DEFAULT_C,)
+    if path is None:
+        path = C_PATH if validation is not None else (DEFAULT_C,)
     best: HeadFit | None = None
     for point, c in enumerate(path, start=1):
         model.set_params(C=c)
@@ -280,7 +290,7 @@ def fit_head(
         head = head_from_logistic(model, n_labels, x.shape[1])
         loss = validation_loss(head, validation)
         if best is None or loss < best.validation_loss:
-            best = HeadFit(head, point, point, loss)
+            best = HeadFit(head, point, point, loss, c)
         elif point - best.best_point >= patience:
             return replace(best, points_run=point)
     assert best is not None
@@ -295,6 +305,7 @@ def validation_loss(head: LinearHead, validation: tuple[Vectors, Sequence[int]] 
 
 class FrozenEncoderStudent(ClassifierStudent):
     kind = KIND
+    predicts_out_of_fold = True
 
     def __init__(self, settings: StudentSettings, labels: Sequence[str], seed: int) -> None:
         super().__init__(settings, labels, seed)
@@ -310,6 +321,8 @@ class FrozenEncoderStudent(ClassifierStudent):
         if store:
             self.cache.attach_store(Path(str(store)))
         self.head: LinearHead | None = None
+        #: The regularisation :meth:`fit` chose; out-of-fold heads reuse it.
+        self.c: float | None = None
 
     def fit(
         self,
@@ -328,7 +341,7 @@ class FrozenEncoderStudent(ClassifierStudent):
         result = fit_head(
             x_train, y_train, held_out, len(self.labels), self.settings.patience, self.seed
         )
-        self.head = result.head
+        self.head, self.c = result.head, result.c
         return FitReport(
             epochs_run=result.points_run,
             best_epoch=result.best_point,
@@ -341,6 +354,33 @@ class FrozenEncoderStudent(ClassifierStudent):
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return head.proba(self.cache.embed(texts))
+
+    def out_of_fold_proba(self, train: Sequence[Sample], folds: int, seed: int) -> Vectors | None:
+        """Each history row scored by a head fitted on the other folds, at the ``C`` of the
+        last :meth:`fit`; the embeddings come from the cache that fit filled."""
+        if self.c is None:
+            raise RuntimeError("the frozen student has no fitted C: call fit() first")
+        folds = min(folds, len(train))
+        if folds < 2:
+            return None
+        x = self.cache.embed([s.text for s in train])
+        classes = label_indices(train, self.labels)
+        y = np.asarray(classes)
+        assignment = stratified_folds(classes, folds, seed)
+        proba = np.zeros((len(train), len(self.labels)), dtype=np.float32)
+        for fold in range(folds):
+            held_out = assignment == fold
+            fitted = fit_head(
+                x[~held_out],
+                list(y[~held_out]),
+                None,
+                len(self.labels),
+                self.settings.patience,
+                seed,
+                path=(self.c,),
+            )
+            proba[held_out] = fitted.head.proba(x[held_out])
+        return proba
 
     def save(self, directory: Path) -> None:
         from safetensors.numpy import save_file

@@ -10,6 +10,11 @@ from pgkd.types import Evaluation, Prediction, Sample
 
 
 class Task(Protocol):
+    """What the loop needs of a task. A task may also offer ``out_of_fold_predictions(student,
+    samples, labels, *, folds, seed) -> list[Prediction] | None``: predictions on the training
+    history made by models that did not train on each sample (see ``[kd] train_predictions``);
+    without it the history is scored in sample with :meth:`evaluate`."""
+
     name: str
     #: The fewest distinct labels a training set must have (a classifier needs two; an
     #: extraction task may do with one entity type).

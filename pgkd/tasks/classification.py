@@ -74,6 +74,24 @@ class ClassificationTask:
         probs = student.predict_proba([s.text for s in samples])
         return score_probabilities(probs, [str(s.target) for s in samples], labels)
 
+    def out_of_fold_predictions(
+        self,
+        student: Student,
+        samples: Sequence[Sample],
+        labels: Sequence[str],
+        *,
+        folds: int,
+        seed: int,
+    ) -> list[Prediction] | None:
+        """Predictions on ``samples`` (the history ``student`` was fitted on), each made by a
+        model that did not train on it; None when the student cannot make them."""
+        if not isinstance(student, ClassifierStudent):
+            return None
+        probs = student.out_of_fold_proba(samples, folds, seed)
+        if probs is None:
+            return None
+        return score_probabilities(probs, [str(s.target) for s in samples], labels)[1]
+
 
 def score_probabilities(
     probs: np.ndarray[Any, Any], gold: Sequence[str], labels: Sequence[str]
