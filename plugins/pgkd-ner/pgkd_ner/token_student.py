@@ -1,19 +1,18 @@
 """The ``ner-token`` student: a transformer encoder fine-tuned as a BIO token classifier.
 
-The same recipe as pgkd's sequence-classifier student (AdamW with linear warmup and decay,
+pgkd's fine-tuning loop (:mod:`pgkd.students.training`: AdamW with linear warmup and decay,
 length-bucketed batches with dynamic padding, early stopping on validation loss keeping the best
-epoch's weights, optional bf16 autocast with ``[student.options] bf16 = true``), on per-token
-tags. Character spans are aligned to tokens through a fast tokenizer's offsets; only a word's
-first sub-token is labelled. Saved with ``save_pretrained``, so
-``transformers.pipeline("token-classification", model=DIR)`` reads it too.
+epoch's weights, optional bf16 autocast with ``[student.options] bf16 = true``), with
+cross-entropy over per-token tags. Character spans are aligned to tokens through a fast
+tokenizer's offsets; only a word's first sub-token is labelled. Saved with ``save_pretrained``,
+so ``transformers.pipeline("token-classification", model=DIR)`` reads it too.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,7 +20,6 @@ import torch
 from pgkd.errors import ConfigError, DataError, RunDirError
 from pgkd.students.backbone import (
     PACKAGED_BACKBONE,
-    apply_threads,
     effective_max_length,
     length_sorted_batches,
     load_tokenizer,
@@ -30,15 +28,8 @@ from pgkd.students.backbone import (
     resolve_backbone,
 )
 from pgkd.students.base import FitReport, ProgressCallback, StudentSettings
-from pgkd.students.finetune import (
-    MAX_GRAD_NORM,
-    WARMUP_RATIO,
-    WEIGHT_DECAY,
-    EarlyStopping,
-    bucketed_batches,
-    linear_schedule,
-)
 from pgkd.students.loading import MARKER, read_marker, settings_from_dict, write_marker
+from pgkd.students.training import FineTuning, ModelBatch, prepare_training
 from pgkd.types import Sample
 
 from pgkd_ner.spans import Span
@@ -92,6 +83,14 @@ def pad_targets(rows: Sequence[Sequence[int]], width: int) -> torch.Tensor:
     return out
 
 
+def tagged_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the tagged tokens of a batch: logits (texts, tokens, tags),
+    targets (texts, tokens) with ``IGNORE`` where untagged."""
+    return torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE
+    )
+
+
 def token_loss(log_probs: torch.Tensor, row: Sequence[int]) -> tuple[float, int]:
     """Summed cross-entropy and count of the tagged tokens of one text."""
     targets = torch.tensor(row, dtype=torch.long)
@@ -121,73 +120,33 @@ class TokenClassifierStudent(EntityTagger):
         validation: Sequence[Sample],
         progress: ProgressCallback | None = None,
     ) -> FitReport:
-        start = time.perf_counter()
         if not train:
             raise DataError("the ner-token student got no training samples; check the seed data")
-        apply_threads(self.settings)
-        torch.manual_seed(self.seed)
+        started = prepare_training(self.settings, self.seed)
         self.tokenizer = checked_tokenizer(self.backbone_path)
         self.model = load_token_classifier(self.backbone_path, self.tags)
         self.max_length = effective_max_length(
             self.settings.max_length, self.tokenizer, self.model.config
         )
-        stopping, epochs_run = self._train(
-            self._encode_samples(train),
-            self._encode_samples(validation) if validation else None,
-            progress,
+        data = self._encode_samples(train)
+        held_out = self._encode_samples(validation) if validation else None
+        tuning = FineTuning(
+            self.model,
+            self.settings,
+            self.seed,
+            encode_batch=partial(self._batch, data),
+            loss=tagged_token_loss,
+            bf16=self.bf16,
         )
-        if stopping.best_state is not None and stopping.best_epoch != epochs_run:
-            self.model.load_state_dict(stopping.best_state)
-        return FitReport(
-            epochs_run=epochs_run,
-            best_epoch=stopping.best_epoch or epochs_run,
-            best_validation_loss=stopping.best_loss if validation else math.nan,
-            seconds=time.perf_counter() - start,
-        )
+        validation_loss = partial(self._loss, held_out) if held_out is not None else None
+        return tuning.run(data.lengths, validation_loss, progress, started)
 
-    def _train(
-        self, train: Encoded, validation: Encoded | None, progress: ProgressCallback | None
-    ) -> tuple[EarlyStopping, int]:
-        model = self._require()[0]
-        settings = self.settings
-        generator = torch.Generator().manual_seed(self.seed)
-        per_epoch = math.ceil(len(train.ids) / settings.batch_size)
-        total = per_epoch * settings.epochs
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=settings.learning_rate, weight_decay=WEIGHT_DECAY
-        )
-        schedule = linear_schedule(total, max(1, math.ceil(WARMUP_RATIO * total)))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        stopping = EarlyStopping(settings.patience)
-        for epoch in range(1, settings.epochs + 1):
-            batches = bucketed_batches(train.lengths, settings.batch_size, generator)
-            for step, batch in enumerate(batches, start=1):
-                self._train_step(train, batch, optimizer)
-                scheduler.step()
-                if progress is not None:
-                    progress((epoch - 1) * per_epoch + step, total, f"epoch {epoch}")
-            if validation is not None and stopping.update(epoch, self._loss(validation), model):
-                return stopping, epoch
-        return stopping, settings.epochs
-
-    def _train_step(
-        self, data: Encoded, batch: list[int], optimizer: torch.optim.Optimizer
-    ) -> None:
-        model, tokenizer = self._require()
+    def _batch(self, data: Encoded, batch: list[int]) -> ModelBatch:
+        tokenizer = self._require()[1]
         assert data.targets is not None
-        model.train()
         inputs = pad_batch([data.ids[i] for i in batch], int(tokenizer.pad_token_id or 0))
         width = inputs["input_ids"].shape[1]
-        targets = pad_targets([data.targets[i] for i in batch], width)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            logits = model(**inputs).logits
-        loss = torch.nn.functional.cross_entropy(
-            logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
-        optimizer.step()
+        return inputs, pad_targets([data.targets[i] for i in batch], width)
 
     def _encode(
         self, texts: Sequence[str], gold: Sequence[Sequence[Span]] | None = None
