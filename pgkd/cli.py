@@ -71,17 +71,26 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     predict = sub.add_parser(
-        "predict", help="label a JSONL/CSV/Parquet file, streamed in chunks, with top-k labels"
+        "predict",
+        help="run a saved student over a JSONL/CSV/Parquet file, streamed in chunks: top-k "
+        "labels for a classifier, its task's records (e.g. NER entities) otherwise",
     )
     predict.add_argument(
         "model", type=Path, help="a run directory, its best/ folder, or a `pgkd export` folder"
     )
     predict.add_argument("input", type=Path, help="JSONL, CSV/TSV (optionally .gz) or Parquet")
     predict.add_argument(
-        "--out", type=Path, required=True, help="output file: .jsonl, .csv or .parquet"
+        "--out",
+        type=Path,
+        required=True,
+        help="output file: .jsonl, .csv (nested fields as JSON text) or .parquet",
     )
     predict.add_argument("--text-field", default="text", help="input field holding the text")
-    predict.add_argument("--top-k", type=int, default=3, help="labels with probabilities per row")
+    predict.add_argument(
+        "--top-k",
+        type=int,
+        help="classifiers only: labels with probabilities per row (default 3)",
+    )
     predict.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
     predict.add_argument(
         "--chunk-rows", type=int, default=2048, help="rows read and held in memory at once"
@@ -97,11 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--quantize",
         choices=["int8"],
-        help="torch dynamic int8 quantization of the student (faster on CPU)",
+        help="torch dynamic int8 quantization of a frozen or transformer student (faster on CPU)",
     )
     predict.add_argument("--quiet", action="store_true", help="no progress output")
 
-    export = sub.add_parser("export", help="export a run's best student to ONNX for onnxruntime")
+    export = sub.add_parser(
+        "export", help="export a run's best classifier student to ONNX for onnxruntime"
+    )
     export.add_argument("run_dir", type=Path, help="a run directory or a saved student folder")
     export.add_argument("--format", default="onnx", choices=["onnx"], help="export format")
     export.add_argument(
@@ -268,9 +279,9 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
         f"  run directory {run_dir}",
         f"  best model    {summary.get('best_model')}",
     ]
-    # `pgkd predict` labels texts with classifiers; other tasks' students load through their
-    # own plugins.
-    if summary.get("task", "classification") == "classification":
+    # `pgkd predict` runs classifiers and every plugin student that writes its own records;
+    # a summary that says the best student cannot predict (``"predicts": false``) skips it.
+    if summary.get("predicts", True):
         lines.append(
             f"  try it        pgkd predict {summary.get('best_model')} INPUT.jsonl "
             "--out predictions.jsonl"

@@ -56,7 +56,8 @@ def export_model(model: Path, out: Path, *, fmt: str = "onnx", quantize: str | N
     kind = read_marker(source)["kind"]
     if kind not in ("transformer", "frozen"):
         raise ConfigError(
-            f"{source}: ONNX export supports frozen and transformer students, not {kind!r}"
+            f"{source}: ONNX export supports the classifier students (frozen, transformer), "
+            f"not {kind!r}; run it with `pgkd predict {source} INPUT --out OUT.jsonl`"
         )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

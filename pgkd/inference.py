@@ -10,6 +10,10 @@ near-tied classes, and int8 moved 19% of its labels on a 41-class run (accuracy 
 
 A frozen student is not run through its own ``predict_proba``: that keeps every embedding in a
 process-wide cache, which is right during training and wrong for millions of new texts.
+
+A plugin's student (any task) is loaded through the student registry: a classifier runs through
+its ``predict_proba``; a student of another task (NER, ...) is a :class:`RecordPredictor` and
+writes its own output records.
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from pgkd.errors import ConfigError, RunDirError
-from pgkd.students.loading import MARKER, load_student, read_marker
+from pgkd.students.base import ClassifierStudent, Student
+from pgkd.students.loading import MARKER, load_saved_student, read_marker
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import torch
 
 Probabilities = npt.NDArray[np.float32]
@@ -44,6 +50,32 @@ class Predictor(Protocol):
     def predict_proba(self, texts: Sequence[str]) -> Probabilities: ...
 
 
+@runtime_checkable
+class RecordPredictor(Protocol):
+    """What a student of a task other than classification gives ``pgkd predict``: one output
+    record per text.
+
+    ``prediction_records(texts)`` returns, in the order of ``texts``, one JSON-serialisable
+    ``dict`` per text (for NER: ``{"entities": [...], "confidence": ...}``). ``pgkd predict``
+    puts ``row``, the ``--keep`` fields and the text in front of each, so a record must not use
+    those names. It is called once per chunk of ``--chunk-rows`` texts, so it may batch as it
+    likes; ``--batch-size`` reaches it as the student's ``settings.batch_size``.
+
+    Optionally, a ``prediction_schema()`` method returns a ``pyarrow.Schema`` of the record's
+    fields: Parquet output then has the same column types in every chunk, even a chunk where a
+    list is empty everywhere. Without it, types are taken from the first chunk.
+    """
+
+    def prediction_records(self, texts: Sequence[str]) -> list[dict[str, Any]]: ...
+
+
+def prediction_schema(predictor: RecordPredictor) -> pa.Schema | None:
+    """The predictor's ``prediction_schema()``, if it has one."""
+    method = getattr(predictor, "prediction_schema", None)
+    schema: pa.Schema | None = method() if callable(method) else None
+    return schema
+
+
 def resolve_model_dir(path: Path) -> Path:
     """A student or export folder; a run directory stands for its ``best/``."""
     path = Path(path)
@@ -57,8 +89,11 @@ def resolve_model_dir(path: Path) -> Path:
     )
 
 
-def load_predictor(model: Path, *, quantize: str | None = None, batch_size: int = 64) -> Predictor:
-    """The fastest predictor for what ``model`` holds."""
+def load_predictor(
+    model: Path, *, quantize: str | None = None, batch_size: int = 64
+) -> Predictor | RecordPredictor:
+    """The fastest predictor for what ``model`` holds: class probabilities for a classifier,
+    the student's own records for other tasks."""
     if quantize is not None and quantize not in QUANTIZE_CHOICES:
         raise ConfigError(f"--quantize {quantize}: use one of {', '.join(QUANTIZE_CHOICES)}")
     directory = resolve_model_dir(model)
@@ -75,8 +110,51 @@ def load_predictor(model: Path, *, quantize: str | None = None, batch_size: int 
     if kind == "transformer":
         return TransformerPredictor.load(directory, quantize, batch_size)
     if quantize:
-        raise ConfigError(f"{directory}: --quantize works for frozen and transformer students")
-    return load_student(directory)  # a plugin's student: its own predict_proba
+        raise ConfigError(
+            f"{directory}: --quantize works for frozen and transformer students, not {kind!r}; "
+            "drop --quantize"
+        )
+    student = load_saved_student(directory, registered_student_kinds(directory))
+    return plugin_predictor(directory, student, batch_size)
+
+
+def registered_student_kinds(directory: Path) -> dict[str, Any]:
+    """Student kinds the installed plugins register (entry points, as ``PGKD_PLUGINS``
+    allows), plus those of the plugins a run's ``[plugins] load`` names when ``directory`` is
+    its ``best/``."""
+    from pgkd.plugins import build_plugin_manager, build_registry
+
+    return build_registry(build_plugin_manager(load=run_plugin_refs(directory))).students
+
+
+def run_plugin_refs(directory: Path) -> list[str]:
+    """``[plugins] load`` of the run whose ``best/`` is ``directory`` (none for other
+    folders)."""
+    import tomllib
+
+    config = directory.parent / "config.toml"
+    if directory.name != "best" or not config.is_file():
+        return []
+    try:
+        load = tomllib.loads(config.read_text(encoding="utf-8")).get("plugins", {}).get("load")
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+    return [str(ref) for ref in load] if isinstance(load, list) else []
+
+
+def plugin_predictor(
+    directory: Path, student: Student, batch_size: int
+) -> Predictor | RecordPredictor:
+    """A plugin's student as a predictor: its own records, or a classifier's probabilities."""
+    student.settings = replace(student.settings, batch_size=batch_size)
+    if isinstance(student, RecordPredictor):
+        return student
+    if isinstance(student, ClassifierStudent):
+        return student
+    raise ConfigError(
+        f"{directory}: a {student.kind!r} student gives `pgkd predict` nothing to write; its "
+        "plugin must give the student a prediction_records(texts) method (docs/plugins.md)"
+    )
 
 
 def softmax(logits: npt.NDArray[Any]) -> Probabilities:

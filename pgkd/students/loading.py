@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pgkd.errors import RunDirError
-from pgkd.students.base import ClassifierStudent, StudentSettings
+from pgkd.students.base import ClassifierStudent, Student, StudentSettings
 
 MARKER = "pgkd_student.json"
 FORMAT_VERSION = 1
@@ -64,8 +64,8 @@ def read_marker(directory: Path) -> dict[str, Any]:
     return record
 
 
-def load_student(directory: Path, kinds: Mapping[str, Any] | None = None) -> ClassifierStudent:
-    """Load whatever classifier student ``directory`` holds. ``kinds`` maps kind names to
+def load_saved_student(directory: Path, kinds: Mapping[str, Any] | None = None) -> Student:
+    """Load whatever student ``directory`` holds, of any task. ``kinds`` maps kind names to
     registered student classes (the plugin registry); the built-ins are used otherwise."""
     from pgkd.students.registry import BUILTIN_CLASSES
 
@@ -75,9 +75,16 @@ def load_student(directory: Path, kinds: Mapping[str, Any] | None = None) -> Cla
     if kind not in available:
         raise RunDirError(
             f"{directory / MARKER}: student kind {kind!r} is not registered; "
-            f"install the plugin that provides it (known: {', '.join(sorted(available))})"
+            "install the plugin that provides it (and name it in PGKD_PLUGINS if that is set; "
+            f"known: {', '.join(sorted(available))})"
         )
-    student = available[kind].load(directory)
+    student: Student = available[kind].load(directory)
+    return student
+
+
+def load_student(directory: Path, kinds: Mapping[str, Any] | None = None) -> ClassifierStudent:
+    """Load the classifier student ``directory`` holds (see :func:`load_saved_student`)."""
+    student = load_saved_student(directory, kinds)
     if not isinstance(student, ClassifierStudent):
-        raise RunDirError(f"{directory}: kind {kind!r} is not a text classifier student")
+        raise RunDirError(f"{directory}: kind {student.kind!r} is not a text classifier student")
     return student

@@ -270,9 +270,10 @@ def test_a_users_report_section_replaces_the_builtin_one(
     assert not any("precision | recall" in r.user for r in recorder.requests)
 
 
-def test_summary_offers_predict_only_for_classification(tmp_path: Path) -> None:
+def test_summary_offers_predict_unless_the_student_cannot(tmp_path: Path) -> None:
     from pgkd.cli import format_summary
 
     base = {"best_model": "RUN/best", "samples": {}, "teacher": {}}
     assert "pgkd predict" in format_summary({**base, "task": "classification"}, tmp_path)
-    assert "pgkd predict" not in format_summary({**base, "task": "ner"}, tmp_path)
+    assert "pgkd predict" in format_summary({**base, "task": "ner"}, tmp_path)
+    assert "pgkd predict" not in format_summary({**base, "predicts": False}, tmp_path)

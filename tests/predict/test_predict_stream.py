@@ -155,3 +155,19 @@ def test_cli_predicts_from_a_run_directory(
     assert f"wrote {len(TEXTS)} predictions" in capsys.readouterr().out
     header = out.read_text().splitlines()[0].split(",")
     assert header[-2:] == ["top1_label", "top1_prob"]
+
+
+def test_classifier_output_keeps_its_columns(
+    students: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", records(5))
+    argv = ["predict", str(students["frozen"]), str(source), "--text-field", "body", "--keep", "id"]
+    for name in ("o.jsonl", "o.csv"):
+        assert main([*argv, "--out", str(tmp_path / name), "--quiet"]) == 0
+
+    row = json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])
+    assert list(row) == ["row", "id", "text", "label", "confidence", "top_k"]
+    assert len(row["top_k"]) == 3  # the default --top-k
+    header = (tmp_path / "o.csv").read_text().splitlines()[0].split(",")
+    assert header[:5] == ["row", "id", "text", "label", "confidence"]
+    assert header[5:] == [f"top{k}_{part}" for k in (1, 2, 3) for part in ("label", "prob")]

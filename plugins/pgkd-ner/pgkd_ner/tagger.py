@@ -1,15 +1,20 @@
 """What the NER task needs from a student: entity spans per text, with a confidence and the
-token-level loss against gold spans when they are known."""
+token-level loss against gold spans when they are known. Every tagger also gives ``pgkd
+predict`` its output records (:mod:`pgkd_ner.prediction`)."""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pgkd.students.base import Student
 
 from pgkd_ner.spans import Span, Spans
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +41,15 @@ class EntityTagger(Student):
         self, texts: Sequence[str], gold: Sequence[Sequence[Span]] | None = None
     ) -> list[Tagging]:
         """Tag ``texts``; with ``gold`` (aligned with ``texts``) also report the loss."""
+
+    def prediction_records(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        """What ``pgkd predict`` writes per text: its entities with character offsets."""
+        from pgkd_ner.prediction import entity_records
+
+        return entity_records(texts, self.tag(texts))
+
+    def prediction_schema(self) -> pa.Schema:
+        """Arrow types of :meth:`prediction_records`' fields, for Parquet output."""
+        from pgkd_ner.prediction import entity_schema
+
+        return entity_schema()
