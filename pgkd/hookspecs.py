@@ -4,7 +4,8 @@ How async work flows through hooks: pluggy is synchronous, and an ``async def`` 
 coroutine that is never ``None``, which would break ``firstresult``. So hooks are plain
 functions. Registration hooks hand back factories whose objects do async work in their methods
 (a ``Teacher`` has ``async complete()``). The one hook on the teacher path, ``generate``,
-returns an *awaitable* (or ``None`` to decline) and the loop awaits it.
+returns an *awaitable* (or ``None`` to decline) and the loop awaits it. ``prepare_call`` is
+plain and synchronous: the teacher pool asks it as it issues each call, without waiting.
 
 Results combine in one of two ways, said in each docstring: *first non-None* (the first plugin
 that answers wins; pluggy calls the most recently registered plugin first, and built-ins are
@@ -23,6 +24,7 @@ import pluggy
 if TYPE_CHECKING:
     from pgkd.teachers.pool import Generation, TeacherPool
     from pgkd.types import (
+        CallPlan,
         Candidate,
         Example,
         Prompt,
@@ -110,6 +112,38 @@ def generate(
     the journal; ``pool.fill(prompt, n_samples, context=context)`` is the built-in behaviour.
     Return an awaitable of :class:`~pgkd.teachers.pool.Generation` (the loop awaits it), or
     ``None`` to decline. First non-None wins.
+    """
+
+
+@hookspec(firstresult=True)
+def prepare_call(
+    context: StepContext, prompt: Prompt, call_index: int, n_calls: int, n_samples: int
+) -> Prompt | CallPlan | None:
+    """Fires in a KD step's fill each time the teacher pool is about to issue a new call, so
+    each call can carry its own prompt (and sample count) while the calls still run
+    concurrently.
+
+    ``prompt`` is the prompt the fill was given (the step's, from ``build_prompt``);
+    ``call_index`` numbers the fill's calls 0, 1, 2, ... in the order they are issued;
+    ``n_calls`` is how many calls the fill takes when every call brings what it asks for
+    (``ceil(batch / samples_per_call)``), so ``call_index >= n_calls`` is a top-up after
+    answers that fell short; ``n_samples`` is what the call would ask for
+    (``[teacher] samples_per_call``).
+
+    Return ``None`` to send ``prompt`` unchanged, a :class:`~pgkd.types.Prompt` to send
+    instead, or a :class:`~pgkd.types.CallPlan` to also set how many samples the call asks for
+    (the answer schema and the pool's count of samples on the way follow it). A plan of 0
+    samples sends nothing and ends the fill's planning: no new call is issued and the fill
+    returns what the calls already issued bring (possibly fewer than the batch).
+
+    The answer holds for the whole call: its transport retries resend the same request and
+    its re-asks the same prompt with a note and a new seed, so the response cache and the
+    journal stay consistent. A call that gave up (out of retries or re-asks) is replaced by a
+    new call with the same plan, without firing this hook again: ``call_index`` counts plans,
+    not replacements. A call's prompt that differs from ``prompt`` is checked for
+    validation/test text before it is sent, and journaled (a ``call_prompt`` event) before
+    its reply is used. Fires only
+    for fills given a step context. First non-None wins.
     """
 
 

@@ -20,8 +20,9 @@ import pluggy
 from pgkd.errors import BudgetExceeded, PgkdError
 from pgkd.guard import HeldOutGuard, normalize
 from pgkd.students.base import Student
-from pgkd.teachers.pool import Generation, TeacherPool
+from pgkd.teachers.pool import CallPreparer, Generation, TeacherPool
 from pgkd.types import (
+    CallPlan,
     Candidate,
     Evaluation,
     Prediction,
@@ -230,6 +231,41 @@ class Loop:
             if cand.sample is not None and i not in reasons
         ]
         return accepted, reasons
+
+
+def call_preparer(pm: pluggy.PluginManager, guard: HeldOutGuard) -> CallPreparer:
+    """The teacher pool's ``prepare_call``: fires the ``prepare_call`` hook for each call of a
+    step's fill, turns a bare ``Prompt`` into a plan of ``n_samples``, and checks a prompt
+    that differs from the step's for validation/test text before any teacher sees it."""
+
+    def prepare(
+        *,
+        context: StepContext,
+        prompt: Prompt,
+        call_index: int,
+        n_calls: int,
+        n_samples: int,
+    ) -> CallPlan | None:
+        answer = pm.hook.prepare_call(
+            context=context,
+            prompt=prompt,
+            call_index=call_index,
+            n_calls=n_calls,
+            n_samples=n_samples,
+        )
+        if answer is None:
+            return None
+        if isinstance(answer, Prompt):
+            answer = CallPlan(answer, n_samples)
+        if not isinstance(answer, CallPlan):
+            raise PgkdError(
+                f"the prepare_call hook returned {type(answer).__name__}, not Prompt or CallPlan"
+            )
+        if answer.prompt != prompt:
+            guard.check_prompt(answer.prompt.text)
+        return answer
+
+    return prepare
 
 
 def accounting(generation: Generation) -> dict[str, Any]:

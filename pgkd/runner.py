@@ -23,7 +23,7 @@ from pgkd.data import Splits, prepare_splits
 from pgkd.errors import ConfigError, PluginError, RunDirError
 from pgkd.guard import HeldOutGuard
 from pgkd.history_predictions import choose_kind, describe, predict_history
-from pgkd.loop import Loop, LoopState, Trained
+from pgkd.loop import Loop, LoopState, Trained, call_preparer
 from pgkd.plugins import Registry, build_plugin_manager, build_registry
 from pgkd.progress import Progress
 from pgkd.report import confusion_record, write_report
@@ -402,6 +402,7 @@ async def execute(
         cache=cache,
         progress=progress.fill_callback(),
         seed=config.kd.seed,
+        prepare_call=call_preparer(pm, guard),
         **pool_limits(config),
     )
     loop = Loop(

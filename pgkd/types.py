@@ -89,6 +89,16 @@ class Prompt:
 
 
 @dataclass(frozen=True, slots=True)
+class CallPlan:
+    """What one teacher call of a fill asks for: its prompt and how many samples
+    (``n_samples``, which also sizes the answer schema). ``n_samples == 0`` asks for no call:
+    the fill needs no more (see the ``prepare_call`` hook)."""
+
+    prompt: Prompt
+    n_samples: int
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A record a teacher produced, before validation. ``sample`` is None when the record did
     not parse into the task's schema; ``parse_error`` then says why."""

@@ -71,6 +71,11 @@ def attempt_seed(run_seed: int, step: int, index: int, attempt: int) -> int:
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
+def call_id(step: int, index: int) -> str:
+    """The id of call ``index`` of ``step`` in the journal and on its candidates."""
+    return f"s{step}c{index}"
+
+
 @dataclass(slots=True)
 class CallOutcome:
     index: int
@@ -130,10 +135,12 @@ class CallRunner:
         self._input_estimate = (prompt_chars + schema_chars) // 4 + 16
         self._output_estimate = template.max_tokens
 
-    async def run(self, index: int) -> CallOutcome:
-        """Call number ``index`` of the fill; raises :class:`MalformedAnswer` or
+    async def run(self, index: int, template: TeacherRequest | None = None) -> CallOutcome:
+        """Call number ``index`` of the fill, sending ``template`` (the fill's own by default)
+        with a per-attempt seed; raises :class:`MalformedAnswer` or
         :class:`TransientTeacherError` when its re-asks or retries ran out."""
-        call_id = f"s{self.step}c{index}"
+        ident = call_id(self.step, index)
+        base = template if template is not None else self.template
         reason: str | None = None
         reasking = AsyncRetrying(
             retry=retry_if_exception_type(MalformedAnswer),
@@ -147,16 +154,16 @@ class CallRunner:
                 if number:
                     self.reasks += 1
                     self.usage.reasks += 1
-                request = self._request(index, number, reason)
-                reply = await self._reply(request, call_id, number)
+                request = self._request(base, index, number, reason)
+                reply = await self._reply(request, ident, number)
                 try:
                     records = parse_answer(reply.text)
                 except MalformedAnswer as exc:
                     reason = str(exc)
-                    log.debug("%s attempt %d: malformed answer: %s", call_id, number, reason)
+                    log.debug("%s attempt %d: malformed answer: %s", ident, number, reason)
                     raise
                 parsed, unparsable = to_candidates(
-                    records, self.task, step=self.step, call_id=call_id
+                    records, self.task, step=self.step, call_id=ident
                 )
                 if not parsed:
                     # Re-asked like a malformed answer: otherwise a teacher that always misses
@@ -166,12 +173,14 @@ class CallRunner:
                 return CallOutcome(index, parsed, unparsable)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def _request(self, index: int, attempt: int, reason: str | None) -> TeacherRequest:
-        user = self.template.user
+    def _request(
+        self, base: TeacherRequest, index: int, attempt: int, reason: str | None
+    ) -> TeacherRequest:
+        user = base.user
         if reason is not None:
             user += REASK_NOTE.format(reason=reason)
         seed = attempt_seed(self.run_seed, self.step, index, attempt)
-        return replace(self.template, user=user, seed=seed)
+        return replace(base, user=user, seed=seed)
 
     async def _reply(self, request: TeacherRequest, call_id: str, attempt: int) -> TeacherReply:
         key = None

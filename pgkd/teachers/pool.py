@@ -9,6 +9,13 @@ stops once the batch holds ``n_samples`` parsed candidates, and cancels the call
 (a cancelled request counts as a failed call). Retries, re-asks, accounting, the cache and the
 journal are per call: see :mod:`pgkd.teachers.call`.
 
+Calls of one fill may differ: before issuing a call the pool asks its ``prepare_call``
+(a :class:`CallPreparer`, which the runner wires to the ``prepare_call`` hook) for the call's
+:class:`~pgkd.types.CallPlan`, its prompt and sample count. The pool counts on each running
+call for its plan's count, replaces a call that gave up with a new call of the same plan, and
+stops planning at a plan of 0 samples. A plan whose prompt is not the fill's is journaled as a
+``call_prompt`` event (``step``, ``call_id``, ``system``, ``user``) before the call is sent.
+
 How a fill ends:
 
 - the batch is full: :class:`Generation` with exactly ``n_samples`` parsed candidates;
@@ -30,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pgkd.errors import BudgetExceeded, PgkdError
 from pgkd.store import JsonlLog
@@ -38,18 +45,33 @@ from pgkd.teachers.answer import MalformedAnswer
 from pgkd.teachers.backoff import Backoff
 from pgkd.teachers.base import Teacher, TeacherError, TeacherRequest, TransientTeacherError
 from pgkd.teachers.cache import ResponseCache
-from pgkd.teachers.call import CallLimits, CallOutcome, CallRunner
+from pgkd.teachers.call import CallLimits, CallOutcome, CallRunner, call_id
 from pgkd.teachers.pricing import price_for
 from pgkd.teachers.ratelimit import RateLimit
 from pgkd.teachers.usage import Usage
 from pgkd.teachers.writer import ReplyWriter
-from pgkd.types import Candidate, Prompt, StepContext
+from pgkd.types import CallPlan, Candidate, Prompt, StepContext
 
 log = logging.getLogger("pgkd.teachers")
 
 #: ``progress(accepted, requested, in_flight, retries, cost_usd)``: parsed samples in hand, the
 #: batch size, requests on the wire, transport retries plus re-asks in this fill, run spend.
 FillProgress = Callable[[int, int, int, int, float], None]
+
+
+class CallPreparer(Protocol):
+    """Plans one call of a fill: ``None`` keeps the fill's prompt and ``n_samples``. Called
+    once per planned call, as it is issued, with the arguments of the ``prepare_call`` hook."""
+
+    def __call__(
+        self,
+        *,
+        context: StepContext,
+        prompt: Prompt,
+        call_index: int,
+        n_calls: int,
+        n_samples: int,
+    ) -> CallPlan | None: ...
 
 
 class TeacherFailed(PgkdError):
@@ -149,6 +171,7 @@ class TeacherPool:
         backoff: Backoff | None = None,
         call_timeout: float | None = None,
         max_abandoned_calls: int | None = None,
+        prepare_call: CallPreparer | None = None,
     ) -> None:
         if concurrency < 1 or samples_per_call < 1 or max_retries < 0 or max_reasks < 0:
             raise ValueError("concurrency and samples_per_call must be >= 1, retries >= 0")
@@ -181,6 +204,8 @@ class TeacherPool:
         self.progress = progress
         self.seed = seed
         self.max_abandoned_calls = max_abandoned_calls
+        #: Plans each call of a fill that has a step context (see :class:`CallPreparer`).
+        self.prepare_call = prepare_call
         self._rng = random.Random(seed)
 
     async def fill(
@@ -197,8 +222,9 @@ class TeacherPool:
         before = self.usage.totals()
         tally = _Tally(requested=n_samples)
         runner = self._runner(prompt, step, context, tally)
+        planner = _Planner(self, prompt, context, step, n_samples)
         try:
-            await self._dispatch(runner, tally)
+            await self._dispatch(runner, tally, planner)
         finally:
             await self.writer.drain()
         if tally.failure is not None:
@@ -230,18 +256,7 @@ class TeacherPool:
     def _runner(
         self, prompt: Prompt, step: int, context: StepContext | None, tally: _Tally
     ) -> CallRunner:
-        k = self.samples_per_call
-        settings = self.teacher.settings
-        template = TeacherRequest(
-            system=prompt.system,
-            user=prompt.user,
-            schema=self.task.answer_schema(k, self.labels),
-            n_samples=k,
-            seed=0,
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-            context=context,
-        )
+        template = self.request_for(CallPlan(prompt, self.samples_per_call), context)
         runner: CallRunner
 
         def changed() -> None:
@@ -268,29 +283,53 @@ class TeacherPool:
         )
         return runner
 
-    async def _dispatch(self, runner: CallRunner, tally: _Tally) -> None:
-        """Start calls while the batch needs them and a slot is free (calls waiting out a
-        backoff hold none); settle each as it finishes; cancel the rest once full."""
-        k, limit, n_samples = self.samples_per_call, self.concurrency, tally.requested
-        max_abandoned = self.max_abandoned_calls or max(1, math.ceil(n_samples / k))
+    def request_for(self, plan: CallPlan, context: StepContext | None) -> TeacherRequest:
+        """The request template of a call with ``plan`` (its seed is set per attempt)."""
+        settings = self.teacher.settings
+        return TeacherRequest(
+            system=plan.prompt.system,
+            user=plan.prompt.user,
+            schema=self.task.answer_schema(plan.n_samples, self.labels),
+            n_samples=plan.n_samples,
+            seed=0,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            context=context,
+        )
+
+    async def _dispatch(self, runner: CallRunner, tally: _Tally, planner: _Planner) -> None:
+        """Start calls while the batch needs them, the plan has more and a slot is free (calls
+        waiting out a backoff hold none); settle each as it finishes; cancel the rest once
+        full. ``expected`` is what the running calls will bring, by their plans."""
+        limit, n_samples = self.concurrency, tally.requested
+        max_abandoned = self.max_abandoned_calls or max(1, planner.n_calls)
         finished: deque[asyncio.Task[CallOutcome]] = deque()
-        running: set[asyncio.Task[CallOutcome]] = set()
+        running: dict[asyncio.Task[CallOutcome], CallPlan] = {}
 
         def on_done(task: asyncio.Task[CallOutcome]) -> None:
             finished.append(task)
             runner.wake.set()
 
-        next_index = 0
+        next_index = expected = 0
         try:
             while tally.accepted < n_samples and tally.failure is None:
                 while (
                     tally.budget is None
                     and len(running) - runner.waiting < limit
-                    and tally.accepted + k * len(running) < n_samples
+                    and tally.accepted + expected < n_samples
                 ):
-                    task = asyncio.create_task(runner.run(next_index))
+                    plan = planner.next()
+                    if plan is None:
+                        break
+                    request = runner.template
+                    if plan.prompt != planner.prompt or plan.n_samples != self.samples_per_call:
+                        request = self.request_for(plan, planner.context)
+                    if plan.prompt != planner.prompt:
+                        self.writer.write_later(planner.event(next_index, plan.prompt))
+                    task = asyncio.create_task(runner.run(next_index, request))
                     task.add_done_callback(on_done)
-                    running.add(task)
+                    running[task] = plan
+                    expected += plan.n_samples
                     next_index += 1
                 if not running:
                     break
@@ -299,8 +338,10 @@ class TeacherPool:
                     await runner.wake.wait()
                     continue
                 task = finished.popleft()
-                running.discard(task)
-                self._settle(task, tally, max_abandoned)
+                plan = running.pop(task)
+                expected -= plan.n_samples
+                if self._settle(task, tally, max_abandoned):
+                    planner.replace(plan)
                 runner.on_change()
         finally:
             for task in running:
@@ -308,7 +349,8 @@ class TeacherPool:
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
 
-    def _settle(self, task: asyncio.Task[CallOutcome], tally: _Tally, max_abandoned: int) -> None:
+    def _settle(self, task: asyncio.Task[CallOutcome], tally: _Tally, max_abandoned: int) -> bool:
+        """Count a finished call into ``tally``; True when it gave up (to be replaced)."""
         exc = task.exception()
         if exc is None:
             tally.take(task.result())
@@ -324,12 +366,70 @@ class TeacherPool:
                     "max_retries / max_reasks"
                 )
                 tally.failure.__cause__ = exc
+            return True
         elif isinstance(exc, TeacherError):
             tally.failure = TeacherFailed(f"teacher {self.teacher.name}: {exc}")
             tally.failure.__cause__ = exc
         else:
             tally.failure = exc
+        return False
 
     async def aclose(self) -> None:
         """Close the teacher's connections."""
         await self.teacher.aclose()
+
+
+class _Planner:
+    """The plans of one fill's calls, in issue order: a replacement for a call that gave up
+    first, else the next plan from the pool's ``prepare_call`` (the fill's prompt and
+    ``samples_per_call`` without one, or without a step context), until a plan of 0."""
+
+    def __init__(
+        self,
+        pool: TeacherPool,
+        prompt: Prompt,
+        context: StepContext | None,
+        step: int,
+        n_samples: int,
+    ) -> None:
+        self.prompt, self.context, self.step = prompt, context, step
+        self.samples_per_call = pool.samples_per_call
+        self.n_calls = math.ceil(n_samples / pool.samples_per_call)
+        self.prepare_call = pool.prepare_call if context is not None else None
+        self.planned = 0
+        self.done = False
+        self._replacements: deque[CallPlan] = deque()
+
+    def next(self) -> CallPlan | None:
+        if self._replacements:
+            return self._replacements.popleft()
+        if self.done:
+            return None
+        plan = None
+        if self.prepare_call is not None and self.context is not None:
+            plan = self.prepare_call(
+                context=self.context,
+                prompt=self.prompt,
+                call_index=self.planned,
+                n_calls=self.n_calls,
+                n_samples=self.samples_per_call,
+            )
+        self.planned += 1
+        if plan is None:
+            return CallPlan(self.prompt, self.samples_per_call)
+        if plan.n_samples <= 0:
+            self.done = True
+            return None
+        return plan
+
+    def replace(self, plan: CallPlan) -> None:
+        self._replacements.append(plan)
+
+    def event(self, index: int, prompt: Prompt) -> dict[str, Any]:
+        return {
+            "event": "call_prompt",
+            "step": self.step,
+            "call_id": call_id(self.step, index),
+            "system": prompt.system,
+            "user": prompt.user,
+        }

@@ -12,7 +12,7 @@ takes several teacher calls, each call is sent its own share of the step's count
 from __future__ import annotations
 
 from pgkd_budget.allocation import Rotation, apportion, plan_shares
-from pgkd_budget.answers import merge_generations
+from pgkd_budget.answers import call_plan
 from pgkd_budget.budget import StepBudget, deal, step_budget
 from pgkd_budget.options import BudgetOptions
 from pgkd_budget.plugin import BudgetPlugin
@@ -37,12 +37,12 @@ __all__ = [
     "StepBudget",
     "__version__",
     "apportion",
+    "call_plan",
     "class_prior",
     "class_weakness",
     "confused_pairs",
     "counts_line",
     "deal",
-    "merge_generations",
     "plan_shares",
     "render_section",
     "shrink",

@@ -42,7 +42,7 @@ class BudgetOptions:
     #: Carried rounding error per class is kept within +-this many samples.
     max_carry: float = 2.0
     #: With several teacher calls a step, send each call its own share of the step's counts
-    #: (the plugin's ``generate`` hook fills answer by answer); off, every call gets the first
+    #: (the plugin's ``prepare_call`` hook plans each call); off, every call gets the first
     #: answer's counts and a step receives that many times the first answer.
     split_calls: bool = True
     #: Tasks this strategy applies to (``context.task.name``); other tasks are left alone.

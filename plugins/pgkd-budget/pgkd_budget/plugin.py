@@ -3,15 +3,14 @@ teacher call of the step asked for its own share of it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pgkd import hookimpl
-from pgkd.teachers.pool import Generation, TeacherPool
-from pgkd.types import Prompt, StepContext
+from pgkd.types import CallPlan, Prompt, StepContext
 
 from pgkd_budget.allocation import Rotation
-from pgkd_budget.answers import answer_prompts, fill_answers
+from pgkd_budget.answers import call_plan
 from pgkd_budget.budget import Capacity, StepBudget, step_budget
 from pgkd_budget.options import BudgetOptions
 from pgkd_budget.section import SECTION, render_section
@@ -56,21 +55,21 @@ class BudgetPlugin:
         return {SECTION: render_section(budget, 0)}
 
     @hookimpl
-    def generate(
-        self, context: StepContext, prompt: Prompt, pool: TeacherPool, n_samples: int
-    ) -> Awaitable[Generation] | None:
-        """With several calls a step, fill answer by answer, each with its own counts; else
-        (or when the prompt lacks the section) leave the step to pgkd's own filling."""
+    def prepare_call(
+        self,
+        context: StepContext,
+        prompt: Prompt,
+        call_index: int,
+        n_calls: int,
+        n_samples: int,
+    ) -> CallPlan | None:
+        """Each call of the step its own answer's counts and size (see
+        :func:`~pgkd_budget.answers.call_plan`); with ``split_calls`` off, or in a step
+        without a budget, every call gets the step's prompt."""
         budget = self.budgets.get(context.step)
-        options = self.options_for(context.settings)
-        if budget is None or budget.calls < 2 or not options.split_calls:
+        if budget is None or not self.options_for(context.settings).split_calls:
             return None
-        sections = [render_section(budget, i) for i in range(budget.calls)]
-        prompts = answer_prompts(prompt, sections[0], sections)
-        if prompts is None:
-            return None
-        sizes = [sum(answer.values()) for answer in budget.answers]
-        return fill_answers(pool, context, prompts, sizes)
+        return call_plan(budget, prompt, call_index)
 
     def options_for(self, settings: Any) -> BudgetOptions:
         """The constructor's options, updated from ``[plugins.options.budget]`` when the run's

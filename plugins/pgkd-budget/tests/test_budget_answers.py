@@ -1,18 +1,15 @@
-"""Dealing a step's counts over its teacher answers, and filling the batch answer by answer."""
+"""Dealing a step's counts over its teacher answers, and planning each call of the step."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from typing import Any
 
-import pytest
-from pgkd.errors import BudgetExceeded
-from pgkd.teachers.pool import Generation
-from pgkd.types import Candidate, Prompt, Sample, StepContext
+import budget_kit as kit
+from pgkd.types import CallPlan, Prompt
 
-from pgkd_budget import deal, merge_generations
-from pgkd_budget.answers import answer_prompts, fill_answers
+from pgkd_budget import BudgetPlugin, StepBudget, call_plan, deal
+from pgkd_budget.answers import answer_prompt
+from pgkd_budget.section import render_section
 
 
 def test_deal_spreads_each_class_over_the_answers() -> None:
@@ -30,80 +27,51 @@ def test_deal_fills_uneven_answers_exactly() -> None:
     assert Counter(answers[0]) + Counter(answers[1]) == Counter({"a": 5, "b": 2})
 
 
-def test_answer_prompts_replace_only_the_budget_section() -> None:
+def test_answer_prompt_replaces_only_the_budget_section() -> None:
     prompt = Prompt(system="s", user="intro\n\nSECTION 0\n\nwrite 8")
-    prompts = answer_prompts(prompt, "SECTION 0", ["SECTION 0", "SECTION 1"])
-    assert prompts is not None
-    assert [p.user for p in prompts] == [
-        "intro\n\nSECTION 0\n\nwrite 8",
-        "intro\n\nSECTION 1\n\nwrite 8",
-    ]
-    assert answer_prompts(prompt, "missing", ["x"]) is None
-
-
-def generation(labels: list[str], *, broken: int = 0, **fields: Any) -> Generation:
-    parsed = [Candidate(record={"label": c}, sample=Sample(text=c, target=c)) for c in labels]
-    bad = [Candidate(record={}, sample=None, parse_error="bad") for _ in range(broken)]
-    return Generation(
-        candidates=[*parsed, *bad],
-        requested=len(labels),
-        parsed=len(labels),
-        unparsable=broken,
-        calls=1,
-        **fields,
+    assert answer_prompt(prompt, "SECTION 0", "SECTION 1") == Prompt(
+        "s", "intro\n\nSECTION 1\n\nwrite 8"
     )
+    assert answer_prompt(prompt, "missing", "x") is None
 
 
-def test_merge_sums_the_accounting_and_puts_parsed_candidates_first() -> None:
-    merged = merge_generations(
-        [
-            generation(["a", "a"], broken=1, cost_usd=0.5, seconds=1.0),
-            generation(["b"], cost_usd=0.25, budget_exhausted=True),
-        ]
-    )
-    assert [c.record.get("label") for c in merged.candidates] == ["a", "a", "b", None]
-    assert (merged.requested, merged.parsed, merged.unparsable, merged.calls) == (3, 3, 1, 2)
-    assert merged.cost_usd == 0.75 and merged.seconds == 1.0 and merged.budget_exhausted
+LABELS = ("a", "b", "c", "d")
 
 
-class FakePool:
-    """Answers each fill with the labels its prompt names; raises once ``limit`` fills ran."""
-
-    def __init__(self, limit: int = 99) -> None:
-        self.prompts: list[str] = []
-        self.limit = limit
-
-    async def fill(self, prompt: Prompt, n: int, *, context: Any, step: int) -> Generation:
-        if len(self.prompts) >= self.limit:
-            raise BudgetExceeded("max_calls reached")
-        self.prompts.append(prompt.user)
-        return generation([prompt.user] * n)
+def budget_for(batch_size: int = 32, capacity: dict[str, int] | None = None) -> StepBudget:
+    plugin = BudgetPlugin(capacity=capacity.get if capacity is not None else None)
+    validation = kit.evaluation(dict.fromkeys(LABELS, 0.6) | {"a": 0.1}, support=20)
+    plugin.on_eval(context=kit.context(validation, batch_size=batch_size))
+    return plugin.budgets[1]
 
 
-def context() -> StepContext:
-    return StepContext(
-        step=1,
-        task=None,
-        labels=(),
-        history=[],
-        train_predictions=[],
-        validation=None,  # type: ignore[arg-type]
-        settings=None,
-        seed=0,
-    )
+def prompt_of(budget: StepBudget) -> Prompt:
+    return Prompt("sys", f"intro\n\n{render_section(budget, 0)}\n\nWrite 8 examples.")
 
 
-def test_fill_answers_asks_each_answer_in_turn() -> None:
-    pool = FakePool()
-    prompts = [Prompt("s", "one"), Prompt("s", "two"), Prompt("s", "three")]
-    merged = asyncio.run(fill_answers(pool, context(), prompts, [2, 0, 1]))
-    assert pool.prompts == ["one", "three"]
-    assert [c.record["label"] for c in merged.candidates] == ["one", "one", "three"]
+def test_each_call_gets_its_answers_section_and_size() -> None:
+    budget = budget_for(batch_size=30)
+    prompt = prompt_of(budget)
+    plans = [call_plan(budget, prompt, i) for i in range(budget.calls)]
+    assert [p.n_samples for p in plans if p] == [8, 8, 7, 7]
+    for i, plan in enumerate(plans):
+        assert plan is not None and plan.prompt.system == "sys"
+        assert plan.prompt.user == prompt.user.replace(
+            render_section(budget, 0), render_section(budget, i)
+        )
+    assert plans[0] is not None and plans[0].prompt == prompt
+    # A top-up after short answers asks the answers again in turn.
+    assert call_plan(budget, prompt, budget.calls + 1) == plans[1]
 
 
-def test_a_budget_that_runs_out_mid_step_keeps_what_arrived() -> None:
-    prompts = [Prompt("s", "one"), Prompt("s", "two")]
-    merged = asyncio.run(fill_answers(FakePool(limit=1), context(), prompts, [2, 2]))
-    assert merged.parsed == 2 and merged.budget_exhausted
-    with pytest.raises(BudgetExceeded):
-        asyncio.run(fill_answers(FakePool(limit=0), context(), prompts, [2, 2]))
+def test_a_plan_short_of_the_batch_ends_after_its_answers() -> None:
+    budget = budget_for(capacity=dict.fromkeys(LABELS, 3))
+    assert sum(budget.per_step.values()) == 12 < budget.batch and budget.calls == 2
+    prompt = prompt_of(budget)
+    assert [p.n_samples for i in range(2) if (p := call_plan(budget, prompt, i))] == [6, 6]
+    assert call_plan(budget, prompt, 2) == CallPlan(prompt, 0)
+
+
+def test_a_prompt_without_the_section_is_left_alone() -> None:
+    budget = budget_for()
+    assert call_plan(budget, Prompt("sys", "another plugin's prompt"), 1) is None

@@ -3,6 +3,7 @@ prompt, and the SIMULATION teacher writing exactly the class mix it asks for."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -23,18 +24,27 @@ from pgkd_budget import BudgetOptions, BudgetPlugin
 
 
 class RecordingPool:
-    """Registers the ``pool`` SIMULATION teacher, keeping every request and answer."""
+    """Registers the ``pool`` SIMULATION teacher, keeping every request and answer; each call
+    takes ``latency`` seconds, and ``max_in_flight`` is the most calls it ever had at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
         self.calls: list[tuple[TeacherRequest, list[dict[str, str]]]] = []
+        self.latency = latency
+        self.in_flight = self.max_in_flight = 0
 
     @hookimpl
     def register_teachers(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
-        calls = self.calls
+        calls, recorder = self.calls, self
 
         class Recording(PoolTeacher):
             async def complete(self, request: TeacherRequest) -> TeacherReply:
-                reply = await super().complete(request)
+                recorder.in_flight += 1
+                recorder.max_in_flight = max(recorder.max_in_flight, recorder.in_flight)
+                try:
+                    await asyncio.sleep(recorder.latency)
+                    reply = await super().complete(request)
+                finally:
+                    recorder.in_flight -= 1
                 calls.append((request, json.loads(reply.text)))
                 return reply
 
@@ -80,7 +90,7 @@ def test_the_entry_point_loads_only_when_allow_listed(monkeypatch: pytest.Monkey
     pm = build_plugin_manager(entry_points_enabled=True)
     plugin = pm.get_plugin("budget")
     assert isinstance(plugin, BudgetPlugin)
-    assert ("budget", ["generate", "on_eval"]) in describe(pm)
+    assert ("budget", ["on_eval", "prepare_call"]) in describe(pm)
     monkeypatch.setenv("PGKD_PLUGINS", "")
     assert build_plugin_manager(entry_points_enabled=True).get_plugin("budget") is None
 
@@ -139,6 +149,34 @@ def test_each_call_gets_its_own_share_of_the_steps_plan(
     assert journal_labels(tmp_path / "run") == {
         step: Counter(nonzero(b.per_step)) for step, b in plugin.budgets.items()
     }
+
+
+def test_a_steps_calls_run_concurrently_each_with_its_own_counts(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    # Each call takes 0.3 s: the step's two calls are on the wire together.
+    plugin, recorder = BudgetPlugin(), RecordingPool(latency=0.3)
+    run(
+        make_config(data),
+        tmp_path / "run",
+        progress=Progress(live=False, quiet=True),
+        extra_plugins=[recorder, plugin],
+        entry_points_enabled=False,
+    )
+    assert recorder.max_in_flight == 2 and len(recorder.calls) == 4
+    for step, budget in plugin.budgets.items():
+        assert budget.calls == 2
+        calls = [(r, a) for r, a in recorder.calls if r.context.step == step]
+        for request, answer in calls:
+            counts = parse_counts(request.user)
+            assert counts is not None and request.n_samples == sum(counts.values())
+            assert Counter(record["label"] for record in answer) == Counter(counts)
+        asked = sorted(json.dumps(parse_counts(r.user), sort_keys=True) for r, _ in calls)
+        planned = sorted(json.dumps(nonzero(a), sort_keys=True) for a in budget.answers)
+        assert asked == planned and asked[0] != asked[1]
+    lines = (tmp_path / "run" / "journal.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [e["call_id"] for e in events if e["event"] == "call_prompt"] == ["s1c1", "s2c1"]
 
 
 def test_without_split_calls_every_call_gets_the_first_answer(
