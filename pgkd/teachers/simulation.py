@@ -22,8 +22,11 @@ draw is seeded by ``request.seed``. Token counts are estimated as characters / 4
     ``"guided"``: classes drawn from a mixture of three distributions (see :func:`guided_weights`):
     a floor spread evenly over the classes, the classes' weakness (1 - F1, with each class's
     validation F1 shrunk toward the mean F1 by its support), and how often a class is the true
-    label of the prompt's misclassified examples and hard negatives. Without a step context it
-    falls back to uniform.
+    label of the prompt's misclassified examples and hard negatives. Like an LLM, it is guided
+    only by what reached the prompt: the weakness part counts only when the request's prompt
+    holds the step's validation report (:func:`report_visible`; with the ``validation_report``
+    plugin disabled, as in the paper's ablation, it is even over the classes). Without a step
+    context it falls back to uniform.
     ``"request"``: the prompt names the count per class on one line of ``request.user``::
 
         counts: {"Sports": 3, "World": 1}
@@ -56,11 +59,21 @@ from typing import Any
 from pgkd.teachers.base import Teacher, TeacherError, TeacherReply, TeacherRequest, TeacherSettings
 from pgkd.types import StepContext
 
-__all__ = ["STRATEGIES", "PoolSample", "PoolTeacher", "guided_weights", "parse_counts"]
+__all__ = [
+    "REPORT_SECTION",
+    "STRATEGIES",
+    "PoolSample",
+    "PoolTeacher",
+    "guided_weights",
+    "parse_counts",
+    "report_visible",
+]
 
 STRATEGIES = ("uniform", "guided", "request")
 #: Example lists whose true labels count as the student's errors.
 ERROR_LISTS = ("incorrect", "hard_negatives")
+#: The ``context.report`` section of the validation report (the built-in ``on_eval``'s).
+REPORT_SECTION = "validation_report"
 _COUNTS_LINE = re.compile(r"^\s*counts\s*:\s*(\{.*\})\s*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -104,23 +117,11 @@ class PoolTeacher(Teacher):
         # No await below: each call takes its samples atomically, so concurrent calls from one
         # event loop never share a sample.
         rng = random.Random(request.seed)
-        context = request.context if isinstance(request.context, StepContext) else None
         counts = parse_counts(request.user) if self.strategy == "request" else None
         if counts is not None:
             drawn = self._draw_counts(counts, rng)
-        elif self.strategy == "uniform" or context is None:
-            drawn = self._draw(request.n_samples, rng, weights=None)
         else:
-            taxonomy = context.labels or tuple(self.remaining)
-            labels = [label for label in taxonomy if label in self.remaining]
-            weights = guided_weights(
-                context,
-                labels,
-                floor=self.floor,
-                error_share=self.error_share,
-                prior_strength=self.prior_strength,
-            )
-            drawn = self._draw(request.n_samples, rng, weights=weights)
+            drawn = self._draw(request.n_samples, rng, weights=self.class_weights(request))
         records = [{"text": sample.text, "label": sample.label} for sample in drawn]
         text = json.dumps(_shape_like(records, request.schema), ensure_ascii=False)
         return TeacherReply(
@@ -128,6 +129,23 @@ class PoolTeacher(Teacher):
             input_tokens=_estimate_tokens(request.system) + _estimate_tokens(request.user),
             output_tokens=_estimate_tokens(text),
             model=f"pool:{self.path.name}",
+        )
+
+    def class_weights(self, request: TeacherRequest) -> dict[str, float] | None:
+        """The draw's class weights for ``request`` under the ``guided`` strategy (also a
+        ``request`` prompt without a counts line), over the classes the pool still holds;
+        None (draw at random) for ``uniform`` or without a step context."""
+        context = request.context if isinstance(request.context, StepContext) else None
+        if self.strategy == "uniform" or context is None:
+            return None
+        taxonomy = context.labels or tuple(self.remaining)
+        return guided_weights(
+            context,
+            [label for label in taxonomy if label in self.remaining],
+            floor=self.floor,
+            error_share=self.error_share,
+            prior_strength=self.prior_strength,
+            report_visible=report_visible(context, request.user),
         )
 
     def _draw(
@@ -180,6 +198,7 @@ def guided_weights(
     floor: float,
     error_share: float,
     prior_strength: float,
+    report_visible: bool = True,
 ) -> dict[str, float]:
     """Draw probabilities over ``labels`` (summing to 1) from a step's validation report and
     example lists.
@@ -189,11 +208,12 @@ def guided_weights(
     to the weakness part when there are none); the rest in proportion to weakness, ``1 - F1``
     where each label's validation F1 is shrunk toward the mean F1 by its support. With about five
     validation samples per class a raw F1 is mostly noise; shrinking keeps one unlucky sample
-    from steering the whole batch.
+    from steering the whole batch. Without ``report_visible`` (the prompt does not show the
+    validation report) no F1 is known and the weakness part is even over the labels.
     """
     if not labels:
         return {}
-    scores = context.validation.per_class
+    scores = context.validation.per_class if report_visible else {}
     supported = [score.f1 for score in scores.values() if score.support > 0]
     mean_f1 = sum(supported) / len(supported) if supported else 0.0
     weakness: dict[str, float] = {}
@@ -221,6 +241,13 @@ def guided_weights(
         error = errors[label] / total_errors if total_errors else 0.0
         weights[label] = floor / len(labels) + weak_share * weak + error_share * error
     return weights
+
+
+def report_visible(context: StepContext, user: str) -> bool:
+    """Whether the prompt text ``user`` shows the step's validation report (the section the
+    ``validation_report`` plugin put into ``context.report``)."""
+    report = context.report.get(REPORT_SECTION)
+    return bool(report and report in user)
 
 
 def parse_counts(user: str) -> dict[str, int] | None:

@@ -7,13 +7,16 @@ import gzip
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pgkd.builtin.validation_report import render_report
+from pgkd.plugins import build_plugin_manager
 from pgkd.teachers.base import TeacherError, TeacherRequest, TeacherSettings
-from pgkd.teachers.simulation import PoolTeacher, guided_weights, parse_counts
+from pgkd.teachers.simulation import PoolTeacher, guided_weights, parse_counts, report_visible
 from pgkd.types import ClassScore, Evaluation, Example, Sample, StepContext
 
 LABELS = ("arts", "business", "science", "sports")
@@ -38,20 +41,24 @@ def teacher_for(path: Path, **options: Any) -> PoolTeacher:
 def context_with(
     f1: Mapping[str, float], support: int = 20, errors: Sequence[str] = ()
 ) -> StepContext:
+    """A step context with the given validation F1, whose report section holds it (as the
+    ``validation_report`` plugin would put it)."""
     per_class = {
         label: ClassScore(precision=score, recall=score, f1=score, support=support)
         for label, score in f1.items()
     }
     wrong = [Example(Sample(text=f"missed {i}", target=label)) for i, label in enumerate(errors)]
+    validation = Evaluation(loss=1.0, metrics={}, per_class=per_class, labels=tuple(f1))
     return StepContext(
         step=1,
         task=None,
         labels=tuple(f1),
         history=[],
         train_predictions=[],
-        validation=Evaluation(loss=1.0, metrics={}, per_class=per_class, labels=tuple(f1)),
+        validation=validation,
         settings=None,
         seed=0,
+        report={"validation_report": render_report(validation)},
         examples={"incorrect": wrong},
     )
 
@@ -64,9 +71,11 @@ def ask(
     user: str = "write samples",
     schema: Mapping[str, Any] | None = None,
 ) -> list[dict[str, str]]:
+    """``n`` samples for a prompt ``user`` that shows the context's validation report."""
+    report = context.report.get("validation_report", "") if context is not None else ""
     request = TeacherRequest(
         system="you are a teacher",
-        user=user,
+        user=f"{user}\n\n{report}",
         schema=schema,
         n_samples=n,
         seed=seed,
@@ -213,6 +222,45 @@ def test_guided_weights_shrink_noisy_f1_and_follow_errors() -> None:
     erring = context_with(dict.fromkeys(LABELS, 0.5), errors=["science", "science", "arts"])
     weights = guided_weights(erring, LABELS, floor=0.2, error_share=0.2, prior_strength=10)
     assert weights["science"] > weights["arts"] > weights["sports"] == weights["business"]
+
+
+def step_prompt(context: StepContext, disable: Sequence[str]) -> str:
+    """The step's prompt as the loop builds it, from pgkd's built-ins minus ``disable``."""
+    pm = build_plugin_manager(disable=list(disable), entry_points_enabled=False)
+    for section in reversed(pm.hook.on_eval(context=context)):
+        context.report.update(section or {})
+    prompt = pm.hook.build_prompt(context=context, n_samples=8)
+    return str(prompt.user)
+
+
+@pytest.mark.parametrize("disable", [(), ("validation_report",)])
+def test_guided_follows_only_a_report_that_reached_the_prompt(
+    tmp_path: Path, disable: tuple[str, ...]
+) -> None:
+    teacher = teacher_for(write_pool(tmp_path / "pool.jsonl", per_label=5))
+    context = context_with({"arts": 0.1, "business": 0.9, "science": 0.9, "sports": 0.5})
+    context.report.clear()
+    user = step_prompt(context, disable)
+    request = TeacherRequest("s", user, None, 8, seed=1, temperature=1, max_tokens=99)
+    weights = teacher.class_weights(replace(request, context=context))
+    assert weights is not None and sum(weights.values()) == pytest.approx(1.0)
+    assert report_visible(context, user) == (not disable)
+    if disable:  # the ablation: the teacher knows no F1, so no class is favoured
+        assert len({round(w, 12) for w in weights.values()}) == 1
+    else:
+        assert weights["arts"] > weights["sports"] > weights["business"] == weights["science"]
+
+
+def test_a_report_missing_from_the_prompt_does_not_guide(tmp_path: Path) -> None:
+    # The report is in the context but another prompt plugin left it out of the prompt.
+    teacher = teacher_for(write_pool(tmp_path / "pool.jsonl", per_label=500))
+    context = context_with({"arts": 0.0, "business": 1.0, "science": 1.0, "sports": 1.0})
+    hidden = TeacherRequest("s", "write samples", None, 8, 1, 1.0, 99, context=context)
+    weights = teacher.class_weights(hidden)
+    assert weights is not None and weights["arts"] == pytest.approx(weights["sports"])
+    report = context.report["validation_report"]
+    shown = teacher.class_weights(replace(hidden, user=f"{hidden.user}\n{report}"))
+    assert shown is not None and shown["arts"] > 2 * shown["sports"]
 
 
 def test_pool_file_errors_name_the_file_and_line(tmp_path: Path) -> None:
