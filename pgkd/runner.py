@@ -320,6 +320,16 @@ def _accepted_history(run_dir: RunDirectory, task: Any, last_step: int) -> list[
     return samples
 
 
+def _teacher_answers(run_dir: RunDirectory) -> list[str]:
+    """The text of every answer the teacher sent in this run, in journal order (cache hits
+    replay an earlier answer and are left out)."""
+    return [
+        str(event.get("text", ""))
+        for event in read_jsonl(run_dir.path / JOURNAL_FILE)
+        if event.get("event") == "teacher_call" and event.get("ok") and not event.get("cached")
+    ]
+
+
 def summarize(run_dir: RunDirectory, state: LoopState, usage: Usage) -> dict[str, Any]:
     lines = run_dir.metrics()
     by_step = {line["step"]: line for line in lines}
@@ -423,6 +433,7 @@ async def execute(
     if resume:
         recover_dir(run_dir.path / BEST_DIR)
         _restore(run_dir, task, state)
+        teacher.restore(_teacher_answers(run_dir))
     progress.begin(config, splits)
     try:
         state = await loop.run(state)

@@ -8,7 +8,7 @@ retries, re-asks on bad JSON, accounting, caching) belongs to
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,13 @@ class Teacher(abc.ABC):
     async def complete(self, request: TeacherRequest) -> TeacherReply:
         """Send one request; raise :class:`TransientTeacherError` for retryable failures and
         :class:`TeacherError` for permanent ones."""
+
+    def restore(self, answers: Sequence[str]) -> None:  # noqa: B027 - optional, see below
+        """Called once when a run resumes, with the raw text of every answer this run's teacher
+        sent (journaled replies, not cache hits), in the order they arrived. A teacher whose
+        answers depend on what it answered before (the simulation pool, which never hands a
+        sample out twice) rebuilds that state here, so a resumed run answers as an
+        uninterrupted one would. An LLM holds no such state: the default does nothing."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional for teachers that hold nothing
         """Release connections or models."""

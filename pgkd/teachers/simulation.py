@@ -9,7 +9,10 @@ for real. Its results say nothing about any LLM's writing quality.
 ``[teacher] model = "pool:/path/to/pool.jsonl"`` (or ``.jsonl.gz``): one ``{"text": ...,
 "label": ...}`` object a line, held out from the run's train, validation and test data. Texts
 that occur twice are kept once. No sample is handed out twice by one teacher; once the pool
-cannot fill a call, the call fails with a :class:`TeacherError`.
+cannot fill a call, the call fails with a :class:`TeacherError`. A resumed run takes out what
+the run's journaled answers handed out (:meth:`PoolTeacher.restore`), so it continues exactly
+as the uninterrupted run would (with the response cache on, as by default: the killed step's
+answered calls are then replayed from the cache, not asked again).
 
 Each call answers ``request.n_samples`` samples as ``[{"text": ..., "label": ...}, ...]`` (when
 ``request.schema`` is an object with a single array property, the list is wrapped in it). Every
@@ -186,9 +189,26 @@ class PoolTeacher(Teacher):
 
     def _take(self, label: str, rng: random.Random) -> PoolSample:
         samples = self.remaining[label]
-        index = rng.randrange(len(samples))
-        samples[index], samples[-1] = samples[-1], samples[index]
-        return samples.pop()
+        return _swap_pop(samples, rng.randrange(len(samples)))
+
+    def restore(self, answers: Sequence[str]) -> None:
+        """Take out the samples of a resumed run's earlier answers, in the order they were
+        handed out. A take swaps the sample with the last of its class before popping it, so
+        replaying the takes in order leaves every class's list exactly as the uninterrupted
+        run had it, and later draws match. Samples not in the pool are ignored."""
+        where = {
+            label: {sample.text: i for i, sample in enumerate(samples)}
+            for label, samples in self.remaining.items()
+        }
+        for answer in answers:
+            for text, label in _answer_records(answer):
+                index = where.get(label, {}).pop(text, None)
+                if index is None:
+                    continue
+                samples = self.remaining[label]
+                if index != len(samples) - 1:
+                    where[label][samples[-1].text] = index
+                _swap_pop(samples, index)
 
 
 def guided_weights(
@@ -311,6 +331,31 @@ def _parse_line(path: Path, number: int, line: str) -> PoolSample:
             f"(found keys: {', '.join(sorted(record)) or 'none'})"
         )
     return PoolSample(text=text, label=label)
+
+
+def _swap_pop(samples: list[PoolSample], index: int) -> PoolSample:
+    samples[index], samples[-1] = samples[-1], samples[index]
+    return samples.pop()
+
+
+def _answer_records(answer: str) -> list[tuple[str, str]]:
+    """(text, label) of each record of an answer this teacher wrote (a list, or an object
+    with one array property); nothing for text that is not such an answer."""
+    try:
+        value = json.loads(answer)
+    except ValueError:
+        return []
+    if isinstance(value, dict):
+        arrays = [v for v in value.values() if isinstance(v, list)]
+        value = arrays[0] if len(arrays) == 1 else []
+    if not isinstance(value, list):
+        return []
+    records = [r for r in value if isinstance(r, dict)]
+    return [
+        (r["text"], r["label"])
+        for r in records
+        if isinstance(r.get("text"), str) and isinstance(r.get("label"), str)
+    ]
 
 
 def _shape_like(records: list[dict[str, str]], schema: Mapping[str, Any] | None) -> Any:

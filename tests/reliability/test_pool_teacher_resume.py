@@ -1,0 +1,85 @@
+"""A run with the SIMULATION teacher, stopped in the middle of a step and resumed, hands out
+exactly the samples an uninterrupted run does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgkd.config import Config, config_from_mapping
+from pgkd.hookspecs import hookimpl
+from pgkd.progress import Progress
+from pgkd.runner import resume, run
+from pgkd.types import StepContext
+
+QUIET = Progress(live=False, quiet=True)
+
+
+def make_config(tickets: dict[str, Path]) -> Config:
+    return config_from_mapping(
+        {
+            "data": {"train": str(tickets["train"]), "test": str(tickets["test"])},
+            "teacher": {"model": f"pool:{tickets['pool']}", "concurrency": 2},
+            "student": {"kind": "frozen", "max_length": 64},
+            "kd": {"steps": 4, "patience": 5, "batch_size": 16},
+        }
+    )
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashInStep:
+    """Fails step ``step`` after its teacher calls were answered and journaled, before any of
+    its samples is recorded: the step is re-run on resume."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    @hookimpl
+    def validate_samples(self, context: StepContext, candidates: Any) -> None:
+        if context.step == self.step:
+            raise Crash(f"stopped in step {self.step}")
+
+
+def handed_out(run_dir: Path) -> dict[int, list[str]]:
+    """Each step's sample texts, the last batch of a step journaled twice."""
+    steps: dict[int, list[str]] = {}
+    for line in (run_dir / "journal.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") == "sample":
+            if event["index"] == 0:
+                steps[event["step"]] = []
+            steps[event["step"]].append(event["record"]["text"])
+    return steps
+
+
+def test_a_resumed_run_hands_out_what_an_uninterrupted_one_does(
+    tickets: dict[str, Path], tmp_path: Path
+) -> None:
+    config = make_config(tickets)
+    whole = tmp_path / "whole"
+    run(config, whole, progress=QUIET, entry_points_enabled=False)
+    broken = tmp_path / "broken"
+    with pytest.raises(Crash):
+        run(
+            config,
+            broken,
+            progress=QUIET,
+            extra_plugins=[CrashInStep(3)],
+            entry_points_enabled=False,
+        )
+    assert sorted(handed_out(broken)) == [1, 2]
+    summary = resume(broken, progress=QUIET, entry_points_enabled=False)
+    assert summary["steps_run"] == 4
+    expected = handed_out(whole)
+    assert sorted(expected) == [1, 2, 3, 4]
+    assert handed_out(broken) == expected
+    # Step 3 was replayed from the cache; step 4 was drawn after the resume.
+    calls = [json.loads(line) for line in (broken / "journal.jsonl").read_text().splitlines()]
+    step3 = [e for e in calls if e.get("event") == "teacher_call" and e["step"] == 3]
+    assert [e["cached"] for e in step3] == [False, False, True, True]
