@@ -8,9 +8,10 @@ For N samples, k per call and concurrency c, the ideal wall time is ``ceil(N / k
 With faults (a share of 429s with Retry-After and of 500s) the ideal is fault-aware, built from
 the faults that actually happened: each call's chain is the latency of every request it needed
 (429s answer at once, 500s after L) plus the Retry-After waits the server imposed, and the ideal
-is ``max(total service time / c, longest chain)``: a lower bound for any client that keeps at
-most c requests in flight. Backoff the client chooses (after a 500) is not in the ideal: it
-counts against the efficiency E = ideal / wall.
+is ``max(ceil(R / c) * L, longest chain)`` for the R requests that took L: a lower bound for any
+client that keeps at most c requests in flight (the fault-free formula is the case R = N / k).
+Backoff the client chooses (after a 500) is not in the ideal: it counts against the efficiency
+E = ideal / wall.
 
 Reported per row: E (median of the repeats), wall and ideal seconds, client CPU time per call
 (process time over the fill, the journal/cache writer threads included), calls, faults.
@@ -88,19 +89,20 @@ def served(url: str) -> list[dict[str, Any]]:
 
 def ideal_seconds(requests: Sequence[dict[str, Any]], c: int, latency: float) -> float:
     """The fault-aware ideal: no client with ``c`` requests in flight finishes before its
-    requests' total service time spread over ``c`` slots, nor before its longest call chain
-    (service times plus the Retry-After waits the server imposed; calls told apart by request
-    body, which the per-call seed makes unique)."""
-    work = 0.0
+    requests that take the latency have run in whole rounds of ``c`` (the same packing as the
+    fault-free ``ceil(N / k / c) * L``), nor before its longest call chain (service times plus
+    the Retry-After waits the server imposed; calls told apart by request body, which the
+    per-call seed makes unique)."""
+    slow = 0
     chains: dict[str, float] = defaultdict(float)
     for i, request in enumerate(requests):
         service = latency if request["fault"] in LATENCY_FAULTS else 0.0
-        work += service
+        slow += service > 0
         chains[request["key"]] += service
         retried = any(r["key"] == request["key"] for r in requests[i + 1 :])
         if request["status"] == 429 and retried:
             chains[request["key"]] += request["retry_after"] or 0.0
-    return max(work / c, max(chains.values()))
+    return max(math.ceil(slow / c) * latency, max(chains.values()))
 
 
 def simulated_ceiling(
@@ -130,7 +132,7 @@ def _simulated_fill(
     events: list[tuple[float, int, str, int, int]] = []
     ready: list[tuple[int, int]] = []  # calls whose retry waits for a slot, first come first
     free, started, done, now = c, 0, 0, 0.0
-    work, chains = 0.0, [0.0] * calls
+    slow, chains = 0, [0.0] * calls
     while done < calls:
         while free and (ready or started < calls):
             free -= 1
@@ -143,7 +145,7 @@ def _simulated_fill(
             if fault == "ok" and roll < rates.get("429", 0.0) + rates.get("500", 0.0):
                 fault = "500"
             service = 0.0 if fault == "429" else latency
-            work += service
+            slow += service > 0
             chains[call] += service + (retry_after if fault == "429" else 0.0)
             heapq.heappush(events, (now + service, len(events) + done, fault, call, tries))
         now, order, what, call, tries = heapq.heappop(events)
@@ -157,7 +159,7 @@ def _simulated_fill(
         hint = retry_after if what == "429" else None
         wait = backoff.delay(tries + 1, hint, rng) or 0.0
         heapq.heappush(events, (now + wait, order, "ready", call, tries + 1))
-    return max(work / c, max(chains)) / now
+    return max(math.ceil(slow / c) * latency, max(chains)) / now
 
 
 async def measure(url: str, args: argparse.Namespace, c: int, transport: str) -> dict[str, Any]:
@@ -266,6 +268,12 @@ Why the rows look as they do (client profiled with cProfile):
   with other jobs: load average above) takes away first.
 - With faults, a 500 costs an extra round trip plus the client's own backoff (50-100 ms on the
   first retry), which the fault-aware ideal does not include; a 429's Retry-After is in it.
+- "E ceiling" is what the pool's dispatch policy reaches with zero client CPU: a simulation of
+  200 fills with the same fault rates, scored against the same ideal. Against it, the fault
+  rows show how much of the gap is the client's CPU and how much the 500s' backoff.
+- The spread between repeats ("E per repeat") is the machine: 2 cores shared by the client,
+  the server process and whatever else runs (load average above). A repeat that lost the CPU
+  at the wrong moment shows as an outlier; the median is what the verdicts use.
 """
 
 
@@ -313,7 +321,8 @@ def write_results(path: Path, args: argparse.Namespace, rows: list[dict[str, Any
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+        rest = text[end + 1 :] if end != -1 else ""
+        text = text[:start] + section.rstrip("\n") + "\n" + ("\n" + rest if rest else "")
     path.write_text(text)
 
 
