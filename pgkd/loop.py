@@ -97,10 +97,13 @@ class Loop:
         """Run KD steps from ``state.steps_run + 1``. ``current`` is the student of the last
         completed step (trained here when not given)."""
         if current is None:
+            started = time.perf_counter()
             current = await self._train(state.history)
             if not state.val_losses:
                 state.val_losses.append(current.validation.loss)
-                self.hooks.record_step(0, current, {"accepted": 0, "rejected": 0})
+                seconds = {**current.seconds, "step": time.perf_counter() - started}
+                extra = {"accepted": 0, "rejected": 0, "seconds": seconds}
+                self.hooks.record_step(0, current, extra)
                 self.hooks.save_best(0, current)
         for step in range(state.steps_run + 1, self.steps + 1):
             try:
@@ -129,24 +132,34 @@ class Loop:
         )
 
     async def prepare(
-        self, step: int, state: LoopState, current: Trained
+        self,
+        step: int,
+        state: LoopState,
+        current: Trained,
+        timings: dict[str, float] | None = None,
     ) -> tuple[StepContext, Any]:
-        """Fire ``on_eval``, ``select_examples`` and ``build_prompt``; check the prompt."""
+        """Fire ``on_eval``, ``select_examples`` and ``build_prompt``; check the prompt.
+        ``timings`` gets the seconds of each part: ``report``, ``selection``, ``prompt``."""
+        parts = timings if timings is not None else {}
+        mark = time.perf_counter()
         ctx = self.context(step, state, current)
         # pluggy returns the newest plugin's answer first and the trylast built-ins' last;
         # merging in reverse lets a user's plugin replace a built-in's entry of the same name.
         for section in reversed(self.pm.hook.on_eval(context=ctx)):
             if section:
                 ctx.report.update(section)
+        mark = _lap(parts, "report", mark)
         for picked in reversed(self.pm.hook.select_examples(context=ctx)):
             if picked:
                 ctx.examples.update({name: list(items) for name, items in picked.items()})
+        mark = _lap(parts, "selection", mark)
         prompt = self.pm.hook.build_prompt(context=ctx, n_samples=self.samples_per_call)
         if prompt is None:
             raise PgkdError(
                 "no plugin built a prompt; enable 'pgkd_prompt' or load a prompt plugin"
             )
         self.guard.check_prompt(prompt.text)
+        _lap(parts, "prompt", mark)
         return ctx, prompt
 
     async def _step(
@@ -154,7 +167,7 @@ class Loop:
     ) -> tuple[Trained, StepVerdict]:
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        ctx, prompt = await self.prepare(step, state, current)
+        ctx, prompt = await self.prepare(step, state, current, timings)
         self.hooks.record_prompt(step, prompt)
         timings["prepare"] = time.perf_counter() - started
         mark = time.perf_counter()
@@ -231,6 +244,13 @@ class Loop:
             if cand.sample is not None and i not in reasons
         ]
         return accepted, reasons
+
+
+def _lap(timings: dict[str, float], name: str, since: float) -> float:
+    """Record the seconds since ``since`` under ``name``; return now."""
+    now = time.perf_counter()
+    timings[name] = now - since
+    return now
 
 
 def call_preparer(pm: pluggy.PluginManager, guard: HeldOutGuard) -> CallPreparer:

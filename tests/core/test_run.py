@@ -78,6 +78,12 @@ def test_full_run_writes_the_run_directory(tickets: dict[str, Path], tmp_path: P
     metrics = read_jsonl(out / "metrics.jsonl")
     assert [m["step"] for m in metrics] == [0, 1, 2, 3]
     assert all("test" in m and "accuracy" in m["val"] for m in metrics)
+    # Every line says where its time went; a KD step also splits its prompt preparation.
+    assert {"training", "evaluation", "step"} <= set(metrics[0]["seconds"])
+    for line in metrics[1:]:
+        parts = line["seconds"]
+        assert {"report", "selection", "prompt", "prepare", "teacher", "step"} <= set(parts)
+        assert parts["report"] + parts["selection"] + parts["prompt"] <= parts["prepare"]
     samples = summary["samples"]
     assert samples["generated"] == 48 == samples["accepted"] + samples["rejected"]
     events = [e for e in read_jsonl(out / "journal.jsonl") if e["event"] == "sample"]
