@@ -78,7 +78,7 @@ def read_jsonl(path: Path) -> list[dict[str, str]]:
 
 def train_student(args: argparse.Namespace, dataset: Path) -> Path:
     """Fine-tune a transformer student on a stratified draw (reused when already saved)."""
-    from pgkd.data import load_samples, stratified_split
+    from pgkd.data import load_samples, stratified_sample, stratified_split
     from pgkd.students.base import StudentSettings
     from pgkd.students.finetune import TransformerStudent
     from pgkd.tasks.classification import ClassificationTask
@@ -88,7 +88,7 @@ def train_student(args: argparse.Namespace, dataset: Path) -> Path:
         return target
     task = ClassificationTask()
     rows = load_samples(dataset / "train.jsonl.gz", task)
-    drawn, _ = stratified_split(rows, 1 - args.train_size / len(rows), task, 0)
+    drawn, _ = stratified_sample(rows, args.train_size, task, 0)
     train, validation = stratified_split(drawn, 0.2, task, 0)
     settings = StudentSettings(
         kind="transformer",

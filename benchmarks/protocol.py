@@ -65,7 +65,7 @@ from benchmarks.tables import (  # noqa: E402
     write_section,
 )
 from pgkd.config import Config, config_from_mapping  # noqa: E402
-from pgkd.data import load_samples, stratified_split  # noqa: E402
+from pgkd.data import load_samples, stratified_sample  # noqa: E402
 from pgkd.progress import Progress  # noqa: E402
 from pgkd.runner import run  # noqa: E402
 from pgkd.tasks.classification import ClassificationTask  # noqa: E402
@@ -132,9 +132,7 @@ def draw_seed_data(dataset: Path, size: int, seed: int, out: Path, with_pool: bo
     task = ClassificationTask()
     train = load_samples(dataset / "train.jsonl.gz", task)
     test = load_samples(dataset / "test.jsonl.gz", task)
-    drawn, rest = train, []
-    if size < len(train):
-        drawn, rest = stratified_split(train, 1 - size / len(train), task, seed)
+    drawn, rest = stratified_sample(train, size, task, seed)
     train_path = out / "train.jsonl"
     write_jsonl(train_path, [task.to_record(s) for s in drawn])
     labels = {s.target for s in drawn}

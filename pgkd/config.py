@@ -33,7 +33,8 @@ class DataConfig(_Section):
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     #: Optional share of train held out as a loop-test split that never steers or stops the loop.
     loop_test_fraction: float = Field(0.0, ge=0.0, lt=1.0)
-    #: Use at most this many training rows (drawn stratified with the seed); 0 means all.
+    #: Use exactly this many training rows (drawn stratified with the seed, at least one per
+    #: class, so it must not be below the number of classes); 0 means all.
     limit: int = Field(0, ge=0)
     csv_delimiter: str | None = None
 

@@ -100,6 +100,66 @@ def stratified_split(
     return rest, held
 
 
+def stratified_sample(
+    samples: Sequence[Sample], size: int, task: Task, seed: int
+) -> tuple[list[Sample], list[Sample]]:
+    """Draw exactly ``size`` of ``samples``, seeded; returns (drawn, rest), each shuffled
+    (all of ``samples`` in their order, and no rest, when ``size`` is not smaller).
+
+    Each stratum gets its share ``size * len(stratum) / len(samples)`` rounded by largest
+    remainder, and at least one row, so the draw keeps every stratum; ties go to a seeded
+    order. ``size`` below the number of strata cannot keep them all and is a ValueError.
+    """
+    if size >= len(samples):
+        return list(samples), []
+    rng = random.Random(seed)
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        groups[task.stratum(sample)].append(sample)
+    keys = sorted(groups)
+    if size < len(keys):
+        raise ValueError(
+            f"{size} rows cannot keep all {len(keys)} classes (one row each); "
+            f"draw at least {len(keys)}"
+        )
+    counts = [len(groups[key]) for key in keys]
+    tie_order = list(range(len(keys)))
+    rng.shuffle(tie_order)
+    drawn: list[Sample] = []
+    rest: list[Sample] = []
+    for key, take in zip(keys, allocate(counts, size, tie_order), strict=True):
+        group = groups[key][:]
+        rng.shuffle(group)
+        drawn.extend(group[:take])
+        rest.extend(group[take:])
+    rng.shuffle(drawn)
+    rng.shuffle(rest)
+    return drawn, rest
+
+
+def allocate(counts: Sequence[int], size: int, tie_order: Sequence[int]) -> list[int]:
+    """Split ``size`` (at least ``len(counts)``, below ``sum(counts)``) over groups of
+    ``counts`` rows in proportion, each group getting at least one: floors of the exact quotas,
+    then one more for the groups furthest below their quota, or one less for the groups
+    furthest above it, until the total is ``size``. ``tie_order[i]`` ranks group ``i`` among
+    equally deserving groups (lower first). Integer arithmetic only."""
+    total = sum(counts)
+    takes = [max(1, size * count // total) for count in counts]
+    rank = {group: position for position, group in enumerate(tie_order)}
+
+    def shortfall(i: int) -> int:  # (quota - take) * total: exact, no floats
+        return size * counts[i] - takes[i] * total
+
+    while (missing := size - sum(takes)) != 0:
+        if missing > 0:
+            growable = [i for i, take in enumerate(takes) if take < counts[i]]
+            takes[max(growable, key=lambda i: (shortfall(i), -rank[i]))] += 1
+        else:
+            shrinkable = [i for i, take in enumerate(takes) if take > 1]
+            takes[min(shrinkable, key=lambda i: (shortfall(i), rank[i]))] -= 1
+    return takes
+
+
 def check_labels(
     task: Task, labels: Sequence[str], samples: Sequence[Sample], path: Path | None, split: str
 ) -> None:
@@ -119,7 +179,13 @@ def prepare_splits(data: Any, task: Task, seed: int) -> Splits:
     fields["csv_delimiter"] = data.csv_delimiter
     train = load_samples(data.train, task, **fields)
     if data.limit and data.limit < len(train):
-        train, _ = stratified_split(train, 1 - data.limit / len(train), task, seed)
+        classes = len({task.stratum(sample) for sample in train})
+        if data.limit < classes:
+            raise DataError(
+                f"{data.train}: [data] limit = {data.limit} is below the {classes} classes of "
+                f"train, and the draw keeps one row of each; set it to at least {classes}"
+            )
+        train, _ = stratified_sample(train, data.limit, task, seed)
     labels = task.labels_of(train)
     needed = int(getattr(task, "min_labels", 2))
     if len(labels) < needed:

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import functools
 import gzip
+import math
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from pgkd.config import DataConfig
-from pgkd.data import load_samples, prepare_splits, stratified_split
+from pgkd.data import load_samples, prepare_splits, stratified_sample, stratified_split
 from pgkd.errors import DataError
 from pgkd.tasks.classification import ClassificationTask
+from pgkd.types import Sample
 
 TASK = ClassificationTask()
 
@@ -114,3 +117,81 @@ def test_splits_with_loop_test(tmp_path: Path) -> None:
     assert len(splits.validation) == 20 and len(splits.loop_test) == 8
     assert len(splits.train) == 72
     assert splits.labels == ("a", "b")
+
+
+SHARED = Path("/work/shared/datasets")
+
+
+@functools.cache
+def shared_train(name: str) -> list[Sample]:
+    path = SHARED / name / "train.jsonl.gz"
+    if not path.is_file():
+        pytest.skip(f"{path}: the shared benchmark data sets are not on this machine")
+    return load_samples(path, TASK)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "size"),
+    [
+        ("huffpost", 41),  # 41 classes of 720 rows
+        ("huffpost", 100),
+        ("huffpost", 1000),
+        ("huffpost", 29_519),
+        ("imdb", 2),  # 2 classes of 12,500 rows
+        ("imdb", 1001),
+        ("amazon_htc", 362),  # 362 classes of 1 to 195 rows
+        ("amazon_htc", 1000),
+        ("amazon_htc", 2500),
+        ("inshorts", 999),  # 7 classes, imbalanced
+    ],
+)
+def test_stratified_sample_draws_exactly_size_rows_in_proportion(dataset: str, size: int) -> None:
+    samples = shared_train(dataset)
+    drawn, rest = stratified_sample(samples, size, TASK, seed=5)
+    assert len(drawn) == size
+    assert sorted(map(id, drawn + rest)) == sorted(map(id, samples))
+    have = Counter(s.target for s in samples)
+    got = Counter(s.target for s in drawn)
+    assert set(got) == set(have)  # every class keeps a row
+    # Rows above quota, times len(samples) to stay in integers. No class with a row to spare
+    # is more than one row further above its quota than a class that could take one more.
+    above = {label: got[label] * len(samples) - size * count for label, count in have.items()}
+    spare = max((above[label] for label in have if got[label] > 1), default=-math.inf)
+    wanting = min((above[label] for label in have if got[label] < have[label]), default=math.inf)
+    assert spare <= wanting + len(samples)
+    for label, count in have.items():
+        assert 1 <= got[label] <= max(1, math.ceil(size * count / len(samples)))
+    if len(set(have.values())) == 1:  # balanced data: shares differ by at most one row
+        assert max(got.values()) - min(got.values()) <= 1
+    again, _ = stratified_sample(samples, size, TASK, seed=5)
+    other, _ = stratified_sample(samples, size, TASK, seed=6)
+    assert [id(s) for s in again] == [id(s) for s in drawn]
+    assert {id(s) for s in other} != {id(s) for s in drawn}
+
+
+def test_stratified_sample_below_the_classes_or_above_the_rows() -> None:
+    samples = shared_train("huffpost")
+    with pytest.raises(ValueError, match="cannot keep all 41 classes"):
+        stratified_sample(samples, 40, TASK, seed=0)
+    drawn, rest = stratified_sample(samples, len(samples), TASK, seed=0)
+    assert drawn == samples and rest == []
+
+
+@pytest.mark.parametrize(("dataset", "limit"), [("huffpost", 1000), ("imdb", 1001)])
+def test_data_limit_gives_exactly_limit_rows(dataset: str, limit: int) -> None:
+    shared_train(dataset)
+    data = DataConfig(train=SHARED / dataset / "train.jsonl.gz", limit=limit)
+    splits = prepare_splits(data, TASK, seed=3)
+    assert len(splits.train) + len(splits.validation) == limit
+    assert set(splits.labels) == {s.target for s in shared_train(dataset)}
+    again = prepare_splits(data, TASK, seed=3)
+    assert [s.text for s in again.train] == [s.text for s in splits.train]
+
+
+def test_data_limit_below_the_number_of_classes_is_a_clear_error() -> None:
+    shared_train("huffpost")
+    train = SHARED / "huffpost" / "train.jsonl.gz"
+    with pytest.raises(
+        DataError, match=r"limit = 40 is below the 41 classes of train.*at least 41"
+    ):
+        prepare_splits(DataConfig(train=train, limit=40), TASK, seed=0)
