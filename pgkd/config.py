@@ -99,7 +99,9 @@ class KDConfig(_Section):
     incorrect: int = Field(16, ge=0)
     hard_negatives: int = Field(16, ge=0)
     min_chars: int = Field(3, ge=1)
-    max_chars: int = Field(2000, ge=1)
+    #: Longest accepted sample; "auto" = the longest text of the user's training data, and
+    #: at least 2000 characters (a cap on runaway generations, not on texts like the data).
+    max_chars: int | Literal["auto"] = "auto"
     #: Word 3-gram Jaccard similarity at or above which a sample counts as a copy of held-out text.
     near_copy_threshold: float = Field(0.8, gt=0.0, le=1.0)
     #: How the history is scored for the correct, incorrect and hard-negative examples:
@@ -108,6 +110,15 @@ class KDConfig(_Section):
     train_predictions: Literal["auto", "out_of_fold", "in_sample"] = "auto"
     #: Stratified folds of the out-of-fold predictions.
     folds: int = Field(5, ge=2)
+
+    @field_validator("max_chars", mode="before")
+    @classmethod
+    def _chars_or_auto(cls, value: Any) -> Any:
+        positive = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        if value == "auto" or positive:
+            return value
+        raise ValueError('expected a positive number of characters or "auto"')
+
     seed: int = 0
 
 

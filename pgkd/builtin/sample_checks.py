@@ -8,9 +8,26 @@ from pgkd.guard import normalize
 from pgkd.hookspecs import hookimpl
 from pgkd.types import Candidate, Rejection, StepContext
 
+#: The least ``[kd] max_chars = "auto"`` allows, whatever the training data.
+AUTO_MAX_CHARS_FLOOR = 2000
+
 
 def _kd(context: StepContext, name: str, default: float) -> float:
     return float(getattr(getattr(context.settings, "kd", None), name, default))
+
+
+def max_chars(context: StepContext) -> int:
+    """``[kd] max_chars``, with ``"auto"`` resolved from the seed (user) samples of the
+    history: teacher samples never raise the cap."""
+    setting = getattr(getattr(context.settings, "kd", None), "max_chars", "auto")
+    if setting != "auto":
+        return int(setting)
+    cached = context.state.get("auto_max_chars")
+    if cached is None:
+        seed = (len(s.text.strip()) for s in context.history if s.origin != "teacher")
+        cached = max(AUTO_MAX_CHARS_FLOOR, max(seed, default=0))
+        context.state["auto_max_chars"] = cached
+    return int(cached)
 
 
 class SampleChecks:
@@ -20,7 +37,7 @@ class SampleChecks:
     def validate_samples(
         self, context: StepContext, candidates: Sequence[Candidate]
     ) -> list[Rejection]:
-        low, high = _kd(context, "min_chars", 3), _kd(context, "max_chars", 2000)
+        low, high = _kd(context, "min_chars", 3), max_chars(context)
         out: list[Rejection] = []
         for i, cand in enumerate(candidates):
             if cand.sample is None:
@@ -32,7 +49,7 @@ class SampleChecks:
             elif length < low:
                 out.append(Rejection(i, "too_short", f"{length} chars < {low:g}"))
             elif length > high:
-                out.append(Rejection(i, "too_long", f"{length} chars > {high:g}"))
+                out.append(Rejection(i, "too_long", f"{length} chars > {high}"))
         return out
 
 

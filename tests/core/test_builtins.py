@@ -6,7 +6,13 @@ import numpy as np
 
 from pgkd.builtin.early_stopping import EarlyStopping
 from pgkd.builtin.prompt import render_prompt
-from pgkd.builtin.sample_checks import DuplicateFilter, LeakageFilter, SampleChecks
+from pgkd.builtin.sample_checks import (
+    AUTO_MAX_CHARS_FLOOR,
+    DuplicateFilter,
+    LeakageFilter,
+    SampleChecks,
+    max_chars,
+)
 from pgkd.builtin.selection import CorrectIncorrectSelector, FewShotSelector, HardNegativeMiner
 from pgkd.builtin.validation_report import render_report
 from pgkd.config import KDConfig
@@ -134,3 +140,18 @@ def test_early_stopping_picks_lowest_loss_and_waits_patience() -> None:
     ctx.state["val_losses"] = [1.0, 0.8, 0.9, 0.85]
     verdict = stopper.on_step_end(ctx, record)
     assert verdict.stop and "patience 2" in verdict.reason
+
+
+def test_auto_max_chars_follows_the_longest_user_text_never_a_teacher_one() -> None:
+    samples, preds = history()
+    long_seed = Sample("a long customer message " * 150, "billing")  # 3,600 chars
+    long_teacher = Sample("z" * 9000, "billing", origin="teacher", step=1)
+    ctx = context([*samples, long_seed, long_teacher], [*preds, preds[0], preds[1]])
+    assert max_chars(ctx) == len(long_seed.text.strip())
+    short = context(*history())
+    assert max_chars(short) == AUTO_MAX_CHARS_FLOOR  # short data: the floor
+    fixed = context(*history(), max_chars=60)
+    assert max_chars(fixed) == 60
+    candidate = Candidate({"text": "y" * 3000, "label": "billing"}, Sample("y" * 3000, "billing"))
+    assert SampleChecks().validate_samples(ctx, [candidate]) == []
+    assert [r.reason for r in SampleChecks().validate_samples(short, [candidate])] == ["too_long"]

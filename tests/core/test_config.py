@@ -52,6 +52,11 @@ def test_overrides_are_typed(tmp_path: Path) -> None:
             "expected 'provider:model'",
         ),
         ('[data]\ntrain = "t.jsonl"\n', ["kd.patience=0"], "[kd] patience"),
+        (
+            '[data]\ntrain = "t.jsonl"\n[kd]\nmax_chars = "long"\n',
+            [],
+            '[kd] max_chars: Value error, expected a positive number of characters or "auto"',
+        ),
         ('[data]\ntrain = "t.jsonl"\n[kd\n', [], "invalid TOML"),
         ('[data]\ntrain = "t.jsonl"\n', ["nonsense"], "expected section.key=value"),
     ],
