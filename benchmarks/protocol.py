@@ -76,12 +76,14 @@ METRICS = ("accuracy", "macro_f1", "weighted_f1")
 
 @dataclass(frozen=True)
 class Variant:
-    """A protocol arm: plugins turned off and SIMULATION-teacher options, nothing else."""
+    """A protocol arm: plugins turned off, ``[kd]`` settings and SIMULATION-teacher options,
+    nothing else."""
 
     description: str
     disable: tuple[str, ...] = ()
     teacher_options: dict[str, Any] = field(default_factory=dict)
     simulation_only: bool = False
+    kd: dict[str, Any] = field(default_factory=dict)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -102,6 +104,13 @@ VARIANTS: dict[str, Variant] = {
         "without hard negatives",
         disable=("hard_negatives",),
         teacher_options={"strategy": "guided"},
+    ),
+    # What every run did before out-of-fold history predictions: the student scores the
+    # history it was trained on, so a student that fits it shows (almost) no mistakes.
+    "pgkd_in_sample": Variant(
+        "PGKD, in-sample history predictions",
+        teacher_options={"strategy": "guided"},
+        kd={"train_predictions": "in_sample"},
     ),
 }
 
@@ -205,6 +214,7 @@ def build_config(args: argparse.Namespace, data: SeedData, seed: int, variant: V
                 "patience": args.patience,
                 "batch_size": args.batch_size,
                 "seed": seed,
+                **variant.kd,
             },
             "plugins": {"disable": list(variant.disable)},
         },
