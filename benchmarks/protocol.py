@@ -537,7 +537,9 @@ def accuracy(rows: Sequence[dict[str, Any]], which: str) -> str:
     return mean_std(metric(rows, which, "test", "accuracy"))
 
 
-def summary_sections(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+def summary_sections(
+    rows: Sequence[dict[str, Any]], out: Path = Path("runs/bench/protocol")
+) -> list[tuple[str, str]]:
     """Across data sets, for the 1,000-sample frozen SIMULATION runs without a loop-test split:
     the paper's Table 2 layout (model_0 against each variant) and its Table 4 layout (accuracy
     by variant and data set)."""
@@ -573,7 +575,7 @@ def summary_sections(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
         "sections give the paired differences, the commands and the machine; the paper's "
         "teacher zero-shot rows are in the zero-shot section (a 135M local model here)."
     )
-    command = f"`{command_line('protocol.py', ['--render-only', '--out', 'runs/bench/protocol'])}`"
+    command = f"`{command_line('protocol.py', ['--render-only', '--out', str(out)])}`"
     return [
         (
             "Protocol summary: paper Table 2 layout (SIMULATION teacher)",
@@ -631,7 +633,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     rows = latest_rows(results) if args.render_only else run_protocol(args)
     sections = render(rows, latest_rows(results))
     if args.render_only:
-        sections = summary_sections(rows) + sections
+        sections = summary_sections(rows, args.out) + sections
     for title, body in sections:
         print(f"\n## {title}\n\n{body}")
         if args.results:
