@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from pgkd.errors import ConfigError, DataError, RunDirError
 from pgkd.students.backbone import (
-    PACKAGED_BACKBONE,
     effective_max_length,
     length_sorted_batches,
     load_tokenizer,
     pad_batch,
+    portable_settings,
     quiet_transformers,
     resolve_backbone,
 )
@@ -236,14 +236,11 @@ class TokenClassifierStudent(EntityTagger):
         with quiet_transformers():
             model.save_pretrained(str(directory))
             tokenizer.save_pretrained(str(directory))
-        settings = self.settings
-        if settings.backbone not in (None, PACKAGED_BACKBONE):
-            settings = replace(settings, backbone=str(self.backbone_path.resolve()))
         write_marker(
             directory,
             self.kind,
             self.labels,
-            settings,
+            portable_settings(self.settings, self.backbone_path),
             self.seed,
             max_length=self.max_length,
             tags=list(self.tags),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,18 @@ def test_saved_student_loads_back_and_tags_the_same(
     loaded = TokenClassifierStudent.load(tmp_path)
     texts = ["Maria Lopez flew to Paris to meet Siemens.", "Nothing happened today."]
     assert [t.entities for t in loaded.tag(texts)] == [t.entities for t in trained.tag(texts)]
+
+
+def test_a_saved_student_carries_no_run_local_option(
+    trained: TokenClassifierStudent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = str(tmp_path / "run" / "embeddings.sqlite")
+    options = {"embedding_store": store, "bf16": False}
+    monkeypatch.setattr(trained, "settings", replace(trained.settings, options=options))
+    trained.save(tmp_path / "best")
+    saved = json.loads((tmp_path / "best" / MARKER).read_text())["settings"]
+    assert saved["options"] == {"bf16": False}
+    assert store not in (tmp_path / "best" / MARKER).read_text()
 
 
 def test_tagging_reports_loss_only_with_gold(trained: TokenClassifierStudent) -> None:
