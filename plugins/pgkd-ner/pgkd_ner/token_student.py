@@ -221,11 +221,17 @@ class TokenClassifierStudent(EntityTagger):
             words = data.words[i]
             best = log_probs[[w.token for w in words]].max(dim=1) if words else None
             tags = [self.tags[int(k)] for k in best.indices] if best is not None else []
-            confidence = float(best.values.min().exp()) if best is not None else 1.0
+            sure = best.values.exp().tolist() if best is not None else []
+            confidence = min(sure, default=1.0)
             loss_sum, tokens = 0.0, 0
             if data.targets is not None:
                 loss_sum, tokens = token_loss(log_probs, data.targets[i])
-            out.append(Tagging(spans_from_tags(words, tags), confidence, loss_sum, tokens))
+            spans = spans_from_tags(words, tags)
+            per_entity = tuple(
+                min(p for w, p in zip(words, sure, strict=True) if s.start <= w.start < s.end)
+                for s in spans
+            )
+            out.append(Tagging(spans, confidence, loss_sum, tokens, per_entity))
         return out
 
     def save(self, directory: Path) -> None:

@@ -95,9 +95,12 @@ def test_cli_writes_entities_at_the_right_characters(
     assert list(rows[0]) == ["row", "id", "text", "entities", "confidence"]
     expected = student.tag(texts)
     for row, tagging in zip(rows, expected, strict=True):
-        for entity in row["entities"]:
-            assert set(entity) == {"type", "start", "end", "text"}
+        for entity, sure in zip(row["entities"], tagging.entity_confidences, strict=True):
+            assert set(entity) == {"type", "start", "end", "text", "confidence"}
             assert row["text"][entity["start"] : entity["end"]] == entity["text"]
+            # An entity is as sure as its least sure word, so never less than the whole text.
+            assert entity["confidence"] == pytest.approx(sure, abs=1e-6)
+            assert row["confidence"] - 1e-6 <= entity["confidence"] <= 1.0
         spans = [(e["start"], e["end"], e["type"]) for e in row["entities"]]
         assert spans == [tuple(span) for span in tagging.entities]
         assert row["confidence"] == pytest.approx(tagging.confidence, abs=1e-6)
@@ -130,6 +133,7 @@ def test_csv_holds_entities_as_json_and_parquet_as_nested_lists(
         ("start", "int64"),
         ("end", "int64"),
         ("text", "string"),
+        ("confidence", "double"),
     ]
     assert parquet.to_pylist() == jsonl
     assert jsonl[0]["entities"] == []  # the first chunk alone did not fix the Parquet types
