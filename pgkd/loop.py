@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
+import orjson
 import pluggy
 
-from pgkd.errors import BudgetExceeded, PgkdError
+from pgkd.errors import BudgetExceeded, PgkdError, PluginError
 from pgkd.guard import HeldOutGuard, normalize
 from pgkd.students.base import Student
 from pgkd.teachers.pool import CallPreparer, Generation, TeacherPool
@@ -59,6 +60,8 @@ class LoopState:
     steps_run: int = 0
     stopped_early: bool = False
     stop_reason: str = ""
+    #: Plugins' ``run_state`` as the last completed step left it.
+    run_state: dict[str, Any] = field(default_factory=dict)
 
 
 class LoopHooks(Protocol):
@@ -71,6 +74,8 @@ class LoopHooks(Protocol):
     def record_step(self, step: int, trained: Trained, extra: dict[str, Any]) -> None: ...
 
     def record_prompt(self, step: int, prompt: Prompt) -> None: ...
+
+    def record_run_state(self, step: int, run_state: dict[str, Any]) -> None: ...
 
     def save_best(self, step: int, trained: Trained) -> None: ...
 
@@ -129,6 +134,7 @@ class Loop:
             seed=self.seed,
             state={"val_losses": list(state.val_losses)},
             guard=self.guard,
+            run_state=orjson.loads(orjson.dumps(state.run_state)),
         )
 
     async def prepare(
@@ -192,6 +198,7 @@ class Loop:
             best_step=state.best_step,
         )
         verdict = combine_verdicts(self.pm.hook.on_step_end(context=ctx, record=record))
+        run_state = committed_run_state(ctx.run_state)
         if generation.budget_exhausted:
             reason = "teacher budget exhausted (max_cost_usd / max_calls)"
             verdict = StepVerdict(is_best=verdict.is_best, stop=True, reason=reason)
@@ -200,6 +207,9 @@ class Loop:
             self.hooks.save_best(step, trained)
         timings.update(trained.seconds)
         timings["step"] = time.perf_counter() - started
+        # Journaled before the step's metrics line, which marks the step complete.
+        self.hooks.record_run_state(step, run_state)
+        state.run_state = run_state
         self.hooks.record_step(
             step,
             trained,
@@ -293,6 +303,22 @@ def accounting(generation: Generation) -> dict[str, Any]:
     return {
         f.name: getattr(generation, f.name) for f in fields(generation) if f.name != "candidates"
     }
+
+
+def committed_run_state(run_state: dict[str, Any]) -> dict[str, Any]:
+    """``run_state`` read back from JSON, as the next step and a resumed run will see it."""
+    flags = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+    flags |= orjson.OPT_PASSTHROUGH_SUBCLASS
+    for key, value in run_state.items():
+        try:
+            orjson.dumps({key: value}, option=flags)
+        except TypeError as exc:
+            raise PluginError(
+                f"run_state[{key!r}]: not JSON ({exc}); store dicts with string keys, lists, "
+                "strings, numbers, booleans or None"
+            ) from None
+    loaded: dict[str, Any] = orjson.loads(orjson.dumps(run_state, option=flags))
+    return loaded
 
 
 def _add_reason(reasons: dict[int, list[str]], rejection: Rejection) -> None:

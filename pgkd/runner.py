@@ -235,6 +235,9 @@ class Recorder:
             {"event": "prompt", "step": step, "system": prompt.system, "user": prompt.user}
         )
 
+    def record_run_state(self, step: int, run_state: dict[str, Any]) -> None:
+        self.journal.append({"event": "run_state", "step": step, "state": run_state})
+
     def save_best(self, step: int, trained: Trained) -> None:
         target = self.run_dir.path / BEST_DIR
         staging = self.run_dir.path / f".{BEST_DIR}.staging"
@@ -473,6 +476,17 @@ def _restore(run_dir: RunDirectory, task: Any, state: LoopState) -> None:
     best = [line["step"] for line in lines if line.get("is_best") or line["step"] == 0]
     state.best_step = int(best[-1])
     state.history.extend(_accepted_history(run_dir, task, state.steps_run))
+    state.run_state = _last_run_state(run_dir, state.steps_run)
+
+
+def _last_run_state(run_dir: RunDirectory, last_step: int) -> dict[str, Any]:
+    """Plugins' ``run_state`` as completed step ``last_step`` (or the latest before it) left
+    it; a step that did not complete may have journaled one, which is ignored."""
+    by_step: dict[int, dict[str, Any]] = {}
+    for event in read_jsonl(run_dir.path / JOURNAL_FILE):
+        if event.get("event") == "run_state" and int(event["step"]) <= last_step:
+            by_step[int(event["step"])] = dict(event.get("state") or {})
+    return by_step[max(by_step)] if by_step else {}
 
 
 def run(

@@ -4,6 +4,7 @@ Layout of a run directory::
 
     config.toml      the resolved config (no secrets)
     journal.jsonl    every teacher call and every generated sample, written before it is used
+                     (and each completed step's plugin ``run_state``, restored on resume)
     metrics.jsonl    one line per evaluated student (step 0 is model_0)
     summary.json     the outcome of the run
     best/            the best student, loadable by ``pgkd predict``

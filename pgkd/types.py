@@ -135,6 +135,14 @@ class StepContext:
     validation numbers: validation and test *samples* are deliberately absent. ``history`` is
     the training history (seed plus accepted teacher samples) and ``train_predictions`` the
     current student's predictions on it, aligned by index.
+
+    ``state`` is rebuilt for every step. ``run_state`` is a plugin's memory across steps, one
+    key per plugin (its name, by convention) holding JSON values only: dicts with string keys,
+    lists, strings, finite numbers, booleans and ``None``. Every hook of a step sees the same
+    dict. When the step completes, pgkd journals it with the step's other records and hands the
+    next step the value read back from JSON (a tuple comes back a list), so an uninterrupted
+    run and a resumed one see the same thing; ``pgkd resume`` starts from the last completed
+    step's value, and a step that did not complete leaves no trace in it.
     """
 
     step: int
@@ -151,6 +159,8 @@ class StepContext:
     state: dict[str, Any] = field(default_factory=dict)
     #: Answers "is this text a copy of validation/test text?" without exposing those texts.
     guard: Any = None
+    #: Plugins' state across steps, kept in the run directory (see above).
+    run_state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
