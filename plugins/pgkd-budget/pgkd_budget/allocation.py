@@ -104,7 +104,8 @@ class Rotation:
 
     Each step, a class's target (expected samples in one answer) plus the rounding error it
     carried from earlier steps is apportioned; what it got too few or too many is carried on,
-    within ``+-max_carry`` samples. The carry lives in memory: a resumed run starts it afresh.
+    within ``+-max_carry`` samples. ``carry`` is plain JSON (label to float), so the plugin
+    keeps it in the run's ``run_state`` from one step to the next, and across a resume.
     """
 
     max_carry: float = 2.0

@@ -19,6 +19,8 @@ __all__ = ["BudgetPlugin"]
 
 #: ``[plugins.options.budget]`` once the core config has a free-form ``[plugins.options]``.
 OPTIONS_KEY = "budget"
+#: The plugin's key in ``StepContext.run_state``: ``{"carry": {label: samples}}``.
+STATE_KEY = "budget"
 
 
 class BudgetPlugin:
@@ -27,8 +29,9 @@ class BudgetPlugin:
 
     ``options`` overrides the defaults (:class:`BudgetOptions`); ``capacity(label)``, when
     given, says how many more samples of a class the teacher can write (a simulation pool
-    runs dry; an LLM does not). One instance serves one run: it keeps the rounding carry
-    between steps and the budgets it handed out (``budgets``, by step).
+    runs dry; an LLM does not). The rounding carry goes from step to step in the run's
+    ``run_state``, so a resumed run carries on where it stopped; the instance keeps the
+    budgets it handed out (``budgets``, by step).
     """
 
     def __init__(
@@ -36,7 +39,6 @@ class BudgetPlugin:
     ) -> None:
         self.options = options or BudgetOptions()
         self.capacity = capacity
-        self.rotation = Rotation(max_carry=self.options.max_carry)
         self.budgets: dict[int, StepBudget] = {}
 
     @hookimpl
@@ -46,11 +48,12 @@ class BudgetPlugin:
         if getattr(context.task, "name", None) not in options.tasks or not context.labels:
             return None
         if self.budgets and context.step <= max(self.budgets):
-            # A new run (or a resume) with the same instance: the carry belongs to the old one.
-            self.rotation.reset(context.labels)
+            # A new run (or a resume) with the same instance: these budgets were the old one's.
             self.budgets.clear()
-        self.rotation.max_carry = options.max_carry
-        budget = step_budget(context, options, self.rotation, self.capacity)
+        saved = context.run_state.get(STATE_KEY) or {}
+        rotation = Rotation(max_carry=options.max_carry, carry=dict(saved.get("carry") or {}))
+        budget = step_budget(context, options, rotation, self.capacity)
+        context.run_state[STATE_KEY] = {"carry": rotation.carry}
         self.budgets[context.step] = budget
         return {SECTION: render_section(budget, 0)}
 

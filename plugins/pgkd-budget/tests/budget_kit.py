@@ -67,7 +67,10 @@ def context(
     batch_size: int = 32,
     samples_per_call: int = 8,
     task: str = "classification",
+    run_state: dict[str, Any] | None = None,
 ) -> StepContext:
+    """``run_state``: pass one dict to the contexts of successive steps of one run, as the
+    loop does; each context gets a fresh one otherwise."""
     return StepContext(
         step=step,
         task=SimpleNamespace(name=task),
@@ -77,6 +80,7 @@ def context(
         validation=validation,
         settings=settings(batch_size, samples_per_call),
         seed=0,
+        run_state=run_state if run_state is not None else {},
     )
 
 

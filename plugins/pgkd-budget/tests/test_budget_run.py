@@ -16,7 +16,7 @@ from pgkd import hookimpl
 from pgkd.config import Config, config_from_mapping
 from pgkd.plugins import build_plugin_manager, describe
 from pgkd.progress import Progress
-from pgkd.runner import run
+from pgkd.runner import resume, run
 from pgkd.teachers.base import TeacherReply, TeacherRequest, TeacherSettings
 from pgkd.teachers.simulation import PoolTeacher, parse_counts
 
@@ -215,3 +215,51 @@ def test_one_call_per_step_gets_the_steps_plan_itself(
         assert parse_counts(request.user) == nonzero(budget.per_step)
         assert Counter(record["label"] for record in answer) == Counter(nonzero(budget.per_step))
         assert "answers, each with its own counts" not in request.user
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashInStep:
+    """Stops the run in step ``step``, after its budget was made and the teacher answered."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    @hookimpl
+    def validate_samples(self, context: Any, candidates: Any) -> None:
+        if context.step == self.step:
+            raise Crash(f"stopped in step {self.step}")
+
+
+def test_a_resumed_run_carries_the_rounding_on_as_an_uninterrupted_one(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    raw = make_config(data).to_toml_dict()
+    config = config_from_mapping({**raw, "kd": {**raw["kd"], "steps": 4}})
+    quiet = Progress(live=False, quiet=True)
+    whole = BudgetPlugin()
+    run(
+        config,
+        tmp_path / "whole",
+        progress=quiet,
+        extra_plugins=[whole],
+        entry_points_enabled=False,
+    )
+    broken = tmp_path / "broken"
+    with pytest.raises(Crash):
+        run(
+            config,
+            broken,
+            progress=quiet,
+            extra_plugins=[BudgetPlugin(), CrashInStep(3)],
+            entry_points_enabled=False,
+        )
+    again = BudgetPlugin()  # as in a new process: the carry comes from the run directory
+    resume(broken, progress=quiet, extra_plugins=[again], entry_points_enabled=False)
+    assert sorted(again.budgets) == [3, 4]
+    for step in (3, 4):
+        assert again.budgets[step].per_step == whole.budgets[step].per_step
+        assert again.budgets[step].answers == whole.budgets[step].answers
+    assert journal_labels(broken) == journal_labels(tmp_path / "whole")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import budget_kit as kit
 import pytest
@@ -28,7 +29,12 @@ def budget_of(plugin: BudgetPlugin, context: StepContext) -> StepBudget:
     return plugin.budgets[max(plugin.budgets)]
 
 
-def even_context(step: int = 1, batch_size: int = 32, samples_per_call: int = 8) -> StepContext:
+def even_context(
+    step: int = 1,
+    batch_size: int = 32,
+    samples_per_call: int = 8,
+    run_state: dict[str, Any] | None = None,
+) -> StepContext:
     validation = kit.evaluation(dict.fromkeys(LABELS, 0.6), support=10)
     samples, predictions = kit.history(dict.fromkeys(LABELS, 20))
     return kit.context(
@@ -38,6 +44,7 @@ def even_context(step: int = 1, batch_size: int = 32, samples_per_call: int = 8)
         step=step,
         batch_size=batch_size,
         samples_per_call=samples_per_call,
+        run_state=run_state,
     )
 
 
@@ -84,8 +91,9 @@ def test_with_more_classes_than_samples_the_floor_rotates_through_every_class() 
     plugin = BudgetPlugin()
     totals: Counter[str] = Counter()
     planned: Counter[str] = Counter()
+    run_state: dict[str, Any] = {}
     for step in range(1, 11):
-        budget = budget_of(plugin, kit.context(validation, step=step))
+        budget = budget_of(plugin, kit.context(validation, step=step, run_state=run_state))
         assert sum(budget.per_step.values()) == 32
         totals.update(budget.per_step)
         planned.update(budget.planned)
@@ -150,9 +158,11 @@ def test_the_budget_is_deterministic() -> None:
     samples, predictions = kit.history(dict.fromkeys(LABELS, 10), {(LABELS[3], LABELS[0]): 3})
 
     def texts() -> list[str]:
-        plugin = BudgetPlugin()
+        plugin, run_state = BudgetPlugin(), {}
         return [
-            section_of(plugin, kit.context(validation, samples, predictions, step=s))
+            section_of(
+                plugin, kit.context(validation, samples, predictions, step=s, run_state=run_state)
+            )
             for s in range(1, 6)
         ]
 
@@ -202,10 +212,11 @@ def test_other_tasks_are_left_alone() -> None:
 
 
 def test_a_new_run_with_the_same_instance_starts_a_fresh_rotation() -> None:
-    plugin = BudgetPlugin()
-    first = [section_of(plugin, even_context(step=s)) for s in (1, 2, 3)]
-    again = [section_of(plugin, even_context(step=s)) for s in (1, 2, 3)]
+    plugin, first_run, second_run = BudgetPlugin(), {}, {}
+    first = [section_of(plugin, even_context(step=s, run_state=first_run)) for s in (1, 2, 3)]
+    again = [section_of(plugin, even_context(step=s, run_state=second_run)) for s in (1, 2, 3)]
     assert first == again and sorted(plugin.budgets) == [1, 2, 3]
+    assert first_run == second_run and set(first_run["budget"]["carry"]) == set(LABELS)
 
 
 def test_options_are_checked_and_read_from_a_plugins_options_table() -> None:
