@@ -1,5 +1,5 @@
-"""``pgkd run | resume | report | predict | export | plugins``: input errors print one line,
-never a traceback."""
+"""``pgkd run | resume | report | predict | export | compare | plugins``: input errors print one
+line, never a traceback."""
 
 from __future__ import annotations
 
@@ -122,6 +122,24 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="folder to write (default: RUN_DIR/onnx or RUN_DIR/onnx-int8)"
     )
 
+    compare = sub.add_parser(
+        "compare",
+        help="label held-out texts with a run's best student and its teacher (zero-shot): "
+        "accuracy, macro-F1, agreement and speed of each; writes RUN_DIR/compare.json",
+    )
+    compare.add_argument("run_dir", type=Path, help="a classification run directory")
+    compare.add_argument(
+        "--split",
+        default="test",
+        choices=["test", "validation"],
+        help="texts to compare on (default test; validation when the run has no test split)",
+    )
+    compare.add_argument(
+        "--limit", type=int, default=200, help="texts drawn from the split (default 200)"
+    )
+    compare.add_argument("--seed", type=int, default=0, help="seeds which texts are drawn")
+    compare.add_argument("--json", action="store_true", help="print compare.json, not a table")
+
     sub.add_parser("plugins", help="list loaded plugins and the hooks each implements")
     return parser
 
@@ -139,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _predict(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "compare":
+            return _compare(args)
         if args.command == "plugins":
             return _plugins()
     except PgkdError as exc:
@@ -232,6 +252,19 @@ def _export(args: argparse.Namespace) -> int:
     default = args.run_dir / ("onnx-int8" if args.quantize else "onnx")
     path = export_model(args.run_dir, args.out or default, fmt=args.format, quantize=args.quantize)
     print(f"pgkd: wrote {path} (run it with `pgkd predict {path.parent} INPUT --out OUTPUT`)")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import json
+
+    from pgkd.compare import compare_run, format_comparison
+
+    result = compare_run(args.run_dir, split=args.split, limit=args.limit, seed=args.seed)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_comparison(result, args.run_dir))
     return 0
 
 

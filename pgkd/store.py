@@ -9,6 +9,7 @@ Layout of a run directory::
     summary.json     the outcome of the run
     best/            the best student, loadable by ``pgkd predict``
     cache.sqlite     teacher responses by request key, so a resumed run never pays twice
+    compare.json     the best student against the teacher zero-shot (``pgkd compare``)
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ The helper talks to a bare :class:`~pgkd.teachers.base.Teacher`, so it owns the 
 own calls: a :class:`~pgkd.teachers.base.TransientTeacherError` is retried (honouring
 ``retry_after``); any other :class:`~pgkd.teachers.base.TeacherError` stops the other calls
 and propagates. An answer that
-names no valid label becomes ``""``, which scores as wrong.
+names no valid label becomes ``""``, which scores as wrong. Given a
+:class:`~pgkd.teachers.usage.Usage`, every attempt is counted in it (calls, retries, failed
+calls, tokens and, when it has a price, cost), failed attempts too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pgkd.teachers.base import Teacher, TeacherRequest, TransientTeacherError
+from pgkd.teachers.base import Teacher, TeacherError, TeacherRequest, TransientTeacherError
+from pgkd.teachers.usage import Usage
 
 __all__ = ["NO_LABEL", "label_schema", "parse_label", "zero_shot_classify"]
 
@@ -78,12 +81,13 @@ async def zero_shot_classify(
     seed: int = 0,
     max_tokens: int = 64,
     attempts: int = 3,
+    usage: Usage | None = None,
 ) -> list[str]:
     """One label per text, in the order of ``texts``, as the teacher picks it.
 
     ``concurrency`` calls run at once. Each call uses temperature 0 and seed ``seed + index``;
     ``max_tokens`` caps the answer. A call failing with a transient error is tried up to
-    ``attempts`` times in all.
+    ``attempts`` times in all. ``usage``, when given, counts every attempt.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -107,7 +111,7 @@ async def zero_shot_classify(
                 temperature=0.0,
                 max_tokens=max_tokens,
             )
-            answer = await _complete_with_retries(teacher, request, attempts)
+            answer = await _complete_with_retries(teacher, request, attempts, usage or Usage())
             results[index] = parse_label(answer, labels)
 
     workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(texts)))]
@@ -122,15 +126,24 @@ async def zero_shot_classify(
     return results
 
 
-async def _complete_with_retries(teacher: Teacher, request: TeacherRequest, attempts: int) -> str:
+async def _complete_with_retries(
+    teacher: Teacher, request: TeacherRequest, attempts: int, usage: Usage
+) -> str:
     for attempt in range(1, attempts + 1):
+        reservation = usage.reserve(0.0)
         try:
             reply = await teacher.complete(request)
         except TransientTeacherError as exc:
+            usage.settle(reservation, exc.input_tokens, exc.output_tokens, ok=False)
             if attempt == attempts:
                 raise
+            usage.retries += 1
             delay = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
             await asyncio.sleep(delay)
+        except (TeacherError, asyncio.CancelledError):
+            usage.settle(reservation, 0, 0, ok=False)
+            raise
         else:
+            usage.settle(reservation, reply.input_tokens, reply.output_tokens, ok=True)
             return reply.text
     raise AssertionError("unreachable")  # pragma: no cover

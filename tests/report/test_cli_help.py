@@ -6,7 +6,7 @@ import pytest
 
 from pgkd.cli import _parser, main
 
-COMMANDS = ("run", "resume", "report", "predict", "export", "plugins")
+COMMANDS = ("run", "resume", "report", "predict", "export", "compare", "plugins")
 
 
 def test_every_command_is_listed_with_a_description(capsys: pytest.CaptureFixture[str]) -> None:

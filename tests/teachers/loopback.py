@@ -6,7 +6,9 @@
 
 Every answer holds as many samples as the request's schema asks for (``minItems``), with labels
 from the schema's ``enum``, and texts unique across the server's life (``"loopback r<request>
-s<j>"``), so a test can check that no sample was lost or duplicated.
+s<j>"``), so a test can check that no sample was lost or duplicated. A request whose schema is one
+object with a ``label`` enum (a zero-shot question) is answered ``{"label": <one of the enum>}``,
+the enum's entries taken in turn by request index and logged as ``Served.label``.
 
 Faults, per request: taken in order from ``script`` while it lasts, then drawn at random with
 ``rates`` (seeded), else ``"ok"``:
@@ -61,6 +63,7 @@ class Served:
     authorization: str = ""
     body: Any = field(default=None, repr=False)
     path: str = ""
+    label: str = ""
 
     @property
     def delivered(self) -> bool:
@@ -281,8 +284,8 @@ def _protocol(path: str) -> str | None:
     return None
 
 
-def _wanted(protocol: str, body: Any) -> tuple[int, list[str], bool]:
-    """(samples asked for, labels, whether the schema's root is a list) of a request."""
+def _schema(protocol: str, body: Any) -> Any:
+    """The JSON schema a request asks its answer to follow, if any."""
     schema: Any = None
     if protocol == "openai":
         fmt = body.get("response_format") or {}
@@ -295,6 +298,21 @@ def _wanted(protocol: str, body: Any) -> tuple[int, list[str], bool]:
     else:
         tools = (body.get("toolConfig") or {}).get("tools") or []
         schema = tools[0]["toolSpec"]["inputSchema"]["json"] if tools else None
+    return schema
+
+
+def _label_enum(schema: Any) -> list[str] | None:
+    """The labels of a zero-shot schema ``{"label": <enum>}``; None for any other schema."""
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return None
+    properties = schema.get("properties") or {}
+    enum = (properties.get("label") or {}).get("enum")
+    return list(enum) if "samples" not in properties and enum else None
+
+
+def _wanted(protocol: str, body: Any) -> tuple[int, list[str], bool]:
+    """(samples asked for, labels, whether the schema's root is a list) of a request."""
+    schema = _schema(protocol, body)
     if not isinstance(schema, dict):
         return 8, ["alpha", "beta"], False
     is_list = schema.get("type") == "array"
@@ -318,9 +336,17 @@ def _records(record: Served, count: int, labels: list[str], fault: str) -> list[
 
 
 def _answer(protocol: str, body: Any, record: Served, fault: str) -> dict[str, Any]:
-    count, labels, is_list = _wanted(protocol, body)
-    records = _records(record, count, labels, fault)
-    as_json = json.dumps(records if is_list else {"samples": records})
+    enum = _label_enum(_schema(protocol, body))
+    answer: Any
+    if enum is not None:
+        record.label = enum[record.index % len(enum)]
+        answer = {"label": record.label}
+        as_json = json.dumps(answer)
+    else:
+        count, labels, is_list = _wanted(protocol, body)
+        records = _records(record, count, labels, fault)
+        answer = {"samples": records}
+        as_json = json.dumps(records if is_list else answer)
     text: str | None = None
     if fault == "malformed":
         text = "Sure! Here are some great samples for your classifier."
@@ -333,8 +359,8 @@ def _answer(protocol: str, body: Any, record: Served, fault: str) -> dict[str, A
     if protocol == "openai":
         return _openai(text if text is not None else as_json, fault, tokens)
     if protocol == "anthropic":
-        return _anthropic(text, {"samples": records}, tokens)
-    return _bedrock(text, {"samples": records}, tokens)
+        return _anthropic(text, answer, tokens)
+    return _bedrock(text, answer, tokens)
 
 
 def _openai(content: str, fault: str, tokens: tuple[int, int]) -> dict[str, Any]:
