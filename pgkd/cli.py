@@ -138,6 +138,14 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=200, help="texts drawn from the split (default 200)"
     )
     compare.add_argument("--seed", type=int, default=0, help="seeds which texts are drawn")
+    compare.add_argument(
+        "--teacher",
+        metavar="PROVIDER:MODEL",
+        help="compare against this LLM instead of the run's teacher (e.g. openai:gpt-4o-mini)",
+    )
+    compare.add_argument(
+        "--base-url", help="the teacher's server, for an OpenAI-compatible one (vLLM, Ollama)"
+    )
     compare.add_argument("--json", action="store_true", help="print compare.json, not a table")
 
     sub.add_parser("plugins", help="list loaded plugins and the hooks each implements")
@@ -260,7 +268,14 @@ def _compare(args: argparse.Namespace) -> int:
 
     from pgkd.compare import compare_run, format_comparison
 
-    result = compare_run(args.run_dir, split=args.split, limit=args.limit, seed=args.seed)
+    result = compare_run(
+        args.run_dir,
+        split=args.split,
+        limit=args.limit,
+        seed=args.seed,
+        teacher_model=args.teacher,
+        base_url=args.base_url,
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:

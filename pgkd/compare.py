@@ -55,12 +55,16 @@ def compare_run(
     limit: int = 200,
     seed: int = 0,
     teacher: Teacher | None = None,
+    teacher_model: str | None = None,
+    base_url: str | None = None,
     extra_plugins: Sequence[object] = (),
     entry_points_enabled: bool = True,
 ) -> dict[str, Any]:
     """Compare the run's best student with its teacher; writes and returns ``compare.json``.
 
-    ``teacher`` replaces the one the run's config builds (tests, or a teacher to try).
+    ``teacher_model`` (``provider:model``, with ``base_url`` for an OpenAI-compatible server)
+    compares against another LLM than the run's; ``teacher`` replaces the teacher object
+    outright (tests).
     """
     from pgkd.runner import BEST_DIR, RunDirectory, build_plugins, make_teacher
 
@@ -78,11 +82,19 @@ def compare_run(
     _, registry = build_plugins(config, extra_plugins, entry_points_enabled)
     drawn = draw_texts(config, registry, split, limit, seed)
     student = _student_labels(run.path / BEST_DIR, drawn.texts)
+    if teacher_model is not None or base_url is not None:
+        changes = {"model": teacher_model or config.teacher.model, "base_url": base_url}
+        config = config.model_copy(update={"teacher": _teacher_config(config, changes)})
     model = config.teacher.model
     if teacher is None:
         teacher = make_teacher(config, registry)
     else:
         model = teacher.name
+    if teacher.simulation:
+        raise ConfigError(
+            f"{model}: a SIMULATION teacher hands out prepared samples and cannot label a text; "
+            "compare against an LLM with --teacher provider:model (and --base-url)"
+        )
     usage = Usage(price=price_for(teacher.settings))
     concurrency = config.teacher.concurrency
     started = time.perf_counter()
@@ -91,6 +103,15 @@ def compare_run(
     result = _result(drawn, seed, model, predicted, teacher_seconds, usage, student)
     atomic_write_json(run.path / COMPARE_FILE, result)
     return result
+
+
+def _teacher_config(config: Any, changes: dict[str, Any]) -> Any:
+    """The run's ``[teacher]`` with ``changes``, validated as a config file's would be."""
+    from pgkd.config import config_from_mapping
+
+    raw = config.model_dump()
+    raw["teacher"].update({k: v for k, v in changes.items() if v is not None})
+    return config_from_mapping(raw, source="--teacher/--base-url").teacher
 
 
 def draw_texts(config: Any, registry: Any, split: str, limit: int, seed: int) -> Drawn:

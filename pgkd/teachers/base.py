@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,9 @@ class Teacher(abc.ABC):
     concurrently from one event loop."""
 
     provider: str = ""
+    #: True for a teacher that hands out prepared samples instead of asking a model (the
+    #: SIMULATION pool): it can fill a batch but cannot label a text it is shown.
+    simulation: ClassVar[bool] = False
 
     def __init__(self, settings: TeacherSettings) -> None:
         self.settings = settings

@@ -90,6 +90,7 @@ class PoolTeacher(Teacher):
     """SIMULATION: answers each request with real, unseen labelled samples from a pool file."""
 
     provider = "pool"
+    simulation = True
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)

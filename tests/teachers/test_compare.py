@@ -165,3 +165,29 @@ def test_one_line_errors(
     assert main(["compare", str(ner)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'ner' run" in err and "classification runs" in err
+
+
+def test_a_simulation_teacher_is_refused_and_another_llm_can_stand_in(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy)
+    # The run's own teacher is the SIMULATION pool: it cannot label a text it is shown.
+    assert main(["compare", str(copy), "--limit", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "SIMULATION" in err and "--teacher" in err
+    assert not (copy / "compare.json").exists()
+
+    with LoopbackServer() as server:
+        url = server.url + "/v1"
+        args = ["compare", str(copy), "--limit", "4", "--teacher", "openai:gpt-4o-mini"]
+        assert main([*args, "--base-url", url]) == 0
+    result = json.loads((copy / "compare.json").read_text(encoding="utf-8"))
+    assert result["teacher"]["model"] == "openai:gpt-4o-mini" and len(server.served) == 4
+    assert url not in (copy / "compare.json").read_text(encoding="utf-8")
+    # The run itself is untouched: its config still names its own teacher.
+    assert "pool:" in (copy / "config.toml").read_text(encoding="utf-8")
+
+    assert main(["compare", str(copy), "--teacher", "gpt4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "provider:model" in err
