@@ -69,3 +69,15 @@ def test_demo_runs_offline_and_its_best_model_answers_predict(tmp_path: Path) ->
     )
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     assert len(preds.read_text().splitlines()) == 120
+    # The README's next step: the student against its teacher on the same held-out texts.
+    compared = subprocess.run(
+        [sys.executable, "-m", "pgkd.cli", "compare", str(out), "--limit", "8"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert compared.returncode == 0, compared.stderr[-2000:]
+    result = json.loads((out / "compare.json").read_text())
+    assert result["texts"] == 8 and result["teacher"]["model"] == "local:smollm2"
+    assert result["teacher"]["calls"] >= 8 and result["speedup"] > 1
+    assert "speed-up" in compared.stdout
