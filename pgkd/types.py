@@ -134,7 +134,9 @@ class StepContext:
     ``step`` is the KD step being prepared (1-based). ``validation`` holds only aggregate
     validation numbers: validation and test *samples* are deliberately absent. ``history`` is
     the training history (seed plus accepted teacher samples) and ``train_predictions`` the
-    current student's predictions on it, aligned by index.
+    current student's predictions on it, aligned by index: out of fold when the task and
+    student can make them (``[kd] train_predictions``), so a student that fits its history
+    still shows its mistakes.
 
     ``state`` is rebuilt for every step. ``run_state`` is a plugin's memory across steps, one
     key per plugin (its name, by convention) holding JSON values only: dicts with string keys,
