@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,9 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from pgkd.errors import DataError, RunDirError
+from pgkd.errors import RunDirError
 from pgkd.students.backbone import (
-    effective_max_length,
     label_indices,
     length_sorted_batches,
     load_sequence_classifier,
@@ -29,12 +27,12 @@ from pgkd.students.backbone import (
     pad_batch,
     portable_settings,
     quiet_transformers,
-    resolve_backbone,
     tokenize,
 )
-from pgkd.students.base import ClassifierStudent, FitReport, ProgressCallback, StudentSettings
+from pgkd.students.base import ClassifierStudent, StudentSettings
+from pgkd.students.fine_tuned import FineTunedStudent
 from pgkd.students.loading import MARKER, read_marker, settings_from_dict, write_marker
-from pgkd.students.training import FineTuning, ModelBatch, prepare_training
+from pgkd.students.training import ModelBatch
 from pgkd.types import Sample
 
 if TYPE_CHECKING:
@@ -63,53 +61,26 @@ def saved_labels(model: PreTrainedModel) -> list[str]:
     return [id2label[i] for i in sorted(id2label)]
 
 
-class TransformerStudent(ClassifierStudent):
+class TransformerStudent(FineTunedStudent[Encoded], ClassifierStudent):
     kind = KIND
 
     def __init__(self, settings: StudentSettings, labels: Sequence[str], seed: int) -> None:
         super().__init__(settings, labels, seed)
-        self.backbone_path = resolve_backbone(settings.backbone)
-        self.model: PreTrainedModel | None = None
-        self.tokenizer: PreTrainedTokenizerBase | None = None
-        self.max_length = settings.max_length
+        self._init_backbone(settings)
 
-    @property
-    def bf16(self) -> bool:
-        return bool(self.settings.options.get("bf16", False))
+    def _load_backbone(self) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+        tokenizer = load_tokenizer(self.backbone_path)
+        return tokenizer, load_sequence_classifier(self.backbone_path, self.labels)
 
-    def fit(
-        self,
-        train: Sequence[Sample],
-        validation: Sequence[Sample],
-        progress: ProgressCallback | None = None,
-    ) -> FitReport:
-        if not train:
-            raise DataError("the transformer student got no training samples; check the seed data")
-        started = prepare_training(self.settings, self.seed)
-        self.tokenizer = load_tokenizer(self.backbone_path)
-        self.model = load_sequence_classifier(self.backbone_path, self.labels)
-        self.max_length = effective_max_length(
-            self.settings.max_length, self.tokenizer, self.model.config
-        )
-        data = self._encode(train)
-        held_out = self._encode(validation) if validation else None
-        tuning = FineTuning(
-            self.model,
-            self.settings,
-            self.seed,
-            encode_batch=partial(self._batch, data),
-            loss=torch.nn.functional.cross_entropy,
-            bf16=self.bf16,
-        )
-        validation_loss = partial(self._loss, held_out) if held_out is not None else None
-        return tuning.run(data.lengths, validation_loss, progress, started)
+    def _training_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits, targets)
 
     def _batch(self, data: Encoded, batch: list[int]) -> ModelBatch:
         tokenizer = self._require()[1]
         inputs = pad_batch([data.ids[i] for i in batch], int(tokenizer.pad_token_id or 0))
         return inputs, torch.tensor([data.targets[i] for i in batch], dtype=torch.long)
 
-    def _encode(self, samples: Sequence[Sample]) -> Encoded:
+    def _encode_samples(self, samples: Sequence[Sample]) -> Encoded:
         tokenizer = self._require()[1]
         ids = tokenize(tokenizer, [s.text for s in samples], self.max_length)
         return Encoded(ids, label_indices(samples, self.labels))
@@ -171,8 +142,3 @@ class TransformerStudent(ClassifierStudent):
         if saved != list(student.labels):
             raise RunDirError(f"{directory}: config.json labels {saved} differ from {MARKER}")
         return student
-
-    def _require(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-        if self.model is None or self.tokenizer is None:
-            raise RuntimeError("the transformer student has no model: call fit() or load() first")
-        return self.model, self.tokenizer

@@ -12,24 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from pgkd.errors import ConfigError, DataError, RunDirError
 from pgkd.students.backbone import (
-    effective_max_length,
     length_sorted_batches,
     load_tokenizer,
     pad_batch,
     portable_settings,
     quiet_transformers,
-    resolve_backbone,
 )
-from pgkd.students.base import FitReport, ProgressCallback, StudentSettings
+from pgkd.students.base import StudentSettings
+from pgkd.students.fine_tuned import FineTunedStudent
 from pgkd.students.loading import MARKER, read_marker, settings_from_dict, write_marker
-from pgkd.students.training import FineTuning, ModelBatch, prepare_training
+from pgkd.students.training import ModelBatch
 from pgkd.types import Sample
 
 from pgkd_ner.spans import Span
@@ -99,47 +97,20 @@ def token_loss(log_probs: torch.Tensor, row: Sequence[int]) -> tuple[float, int]
     return float(-picked.sum()), int(mask.sum())
 
 
-class TokenClassifierStudent(EntityTagger):
+class TokenClassifierStudent(FineTunedStudent[Encoded], EntityTagger):
     kind = KIND
 
     def __init__(self, settings: StudentSettings, labels: Sequence[str], seed: int) -> None:
         super().__init__(settings, labels, seed)
         self.tags = tag_names(self.labels)
-        self.backbone_path = resolve_backbone(settings.backbone)
-        self.model: PreTrainedModel | None = None
-        self.tokenizer: PreTrainedTokenizerBase | None = None
-        self.max_length = settings.max_length
+        self._init_backbone(settings)
 
-    @property
-    def bf16(self) -> bool:
-        return bool(self.settings.options.get("bf16", False))
+    def _load_backbone(self) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+        tokenizer = checked_tokenizer(self.backbone_path)
+        return tokenizer, load_token_classifier(self.backbone_path, self.tags)
 
-    def fit(
-        self,
-        train: Sequence[Sample],
-        validation: Sequence[Sample],
-        progress: ProgressCallback | None = None,
-    ) -> FitReport:
-        if not train:
-            raise DataError("the ner-token student got no training samples; check the seed data")
-        started = prepare_training(self.settings, self.seed)
-        self.tokenizer = checked_tokenizer(self.backbone_path)
-        self.model = load_token_classifier(self.backbone_path, self.tags)
-        self.max_length = effective_max_length(
-            self.settings.max_length, self.tokenizer, self.model.config
-        )
-        data = self._encode_samples(train)
-        held_out = self._encode_samples(validation) if validation else None
-        tuning = FineTuning(
-            self.model,
-            self.settings,
-            self.seed,
-            encode_batch=partial(self._batch, data),
-            loss=tagged_token_loss,
-            bf16=self.bf16,
-        )
-        validation_loss = partial(self._loss, held_out) if held_out is not None else None
-        return tuning.run(data.lengths, validation_loss, progress, started)
+    def _training_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return tagged_token_loss(logits, targets)
 
     def _batch(self, data: Encoded, batch: list[int]) -> ModelBatch:
         tokenizer = self._require()[1]
@@ -270,11 +241,6 @@ class TokenClassifierStudent(EntityTagger):
         if saved != list(student.tags):
             raise RunDirError(f"{directory}: config.json tags {saved} differ from {MARKER}")
         return student
-
-    def _require(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-        if self.model is None or self.tokenizer is None:
-            raise RuntimeError("the ner-token student has no model: call fit() or load() first")
-        return self.model, self.tokenizer
 
 
 def checked_tokenizer(path: Path) -> PreTrainedTokenizerBase:
