@@ -21,6 +21,7 @@ Requests in flight reserve their estimated cost, so concurrent calls cannot over
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 from pgkd.errors import BudgetExceeded, ConfigError
 from pgkd.teachers.pricing import Price
@@ -44,6 +45,9 @@ class UsageTotals:
             **{f.name: getattr(self, f.name) - getattr(earlier, f.name) for f in fields(self)}
         )
 
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
 
 @dataclass
 class Usage:
@@ -65,16 +69,7 @@ class Usage:
     price: Price | None = None
 
     def totals(self) -> UsageTotals:
-        return UsageTotals(
-            calls=self.calls,
-            failed_calls=self.failed_calls,
-            retries=self.retries,
-            reasks=self.reasks,
-            cached_calls=self.cached_calls,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cost_usd=self.cost_usd,
-        )
+        return UsageTotals(**{f.name: getattr(self, f.name) for f in fields(UsageTotals)})
 
     def check_priced(self, model: str) -> None:
         """Refuse a cost cap that cannot be enforced because the model has no price."""
