@@ -8,29 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from resume_kit import QUIET, Crash, pool_config
 
-from pgkd.config import Config, config_from_mapping
 from pgkd.hookspecs import hookimpl
-from pgkd.progress import Progress
 from pgkd.runner import resume, run
 from pgkd.types import StepContext
-
-QUIET = Progress(live=False, quiet=True)
-
-
-def make_config(tickets: dict[str, Path]) -> Config:
-    return config_from_mapping(
-        {
-            "data": {"train": str(tickets["train"]), "test": str(tickets["test"])},
-            "teacher": {"model": f"pool:{tickets['pool']}", "concurrency": 2},
-            "student": {"kind": "frozen", "max_length": 64},
-            "kd": {"steps": 4, "patience": 5, "batch_size": 16},
-        }
-    )
-
-
-class Crash(Exception):
-    pass
 
 
 class CrashInStep:
@@ -61,7 +43,7 @@ def handed_out(run_dir: Path) -> dict[int, list[str]]:
 def test_a_resumed_run_hands_out_what_an_uninterrupted_one_does(
     tickets: dict[str, Path], tmp_path: Path
 ) -> None:
-    config = make_config(tickets)
+    config = pool_config(tickets, 16)
     whole = tmp_path / "whole"
     run(config, whole, progress=QUIET, entry_points_enabled=False)
     broken = tmp_path / "broken"

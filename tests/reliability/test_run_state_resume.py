@@ -8,30 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from resume_kit import QUIET, Crash, pool_config
 
-from pgkd.config import Config, config_from_mapping
+from pgkd.config import config_from_mapping
 from pgkd.errors import PluginError
 from pgkd.hookspecs import hookimpl
-from pgkd.progress import Progress
 from pgkd.runner import resume, run
 from pgkd.types import StepContext, StepRecord
-
-QUIET = Progress(live=False, quiet=True)
-
-
-def make_config(tickets: dict[str, Path]) -> Config:
-    return config_from_mapping(
-        {
-            "data": {"train": str(tickets["train"]), "test": str(tickets["test"])},
-            "teacher": {"model": f"pool:{tickets['pool']}", "concurrency": 2},
-            "student": {"kind": "frozen", "max_length": 64},
-            "kd": {"steps": 4, "patience": 5, "batch_size": 8},
-        }
-    )
-
-
-class Crash(Exception):
-    pass
 
 
 class StepCounter:
@@ -61,7 +44,7 @@ class StepCounter:
 def test_a_resumed_run_sees_the_run_state_of_an_uninterrupted_one(
     tickets: dict[str, Path], tmp_path: Path
 ) -> None:
-    config = make_config(tickets)
+    config = pool_config(tickets, 8)
     whole = StepCounter()
     run(
         config,
@@ -99,7 +82,7 @@ class Unserialisable:
 def test_state_that_is_not_json_fails_naming_the_key(
     tickets: dict[str, Path], tmp_path: Path
 ) -> None:
-    config = config_from_mapping({**make_config(tickets).to_toml_dict(), "kd": {"steps": 1}})
+    config = config_from_mapping({**pool_config(tickets, 8).to_toml_dict(), "kd": {"steps": 1}})
     with pytest.raises(PluginError, match=r"run_state\['bad'\]: not JSON"):
         run(
             config,
