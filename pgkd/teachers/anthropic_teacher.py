@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 import anthropic
 import orjson
 
-from pgkd.errors import ConfigError
 from pgkd.teachers.answer import TOOL_DESCRIPTION, TOOL_NAME, object_schema
 from pgkd.teachers.base import (
     TeacherReply,
@@ -44,11 +43,7 @@ class AnthropicTeacher(SdkTeacher):
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
-        self.json_mode = str(settings.options.get("json_mode", "tool"))
-        if self.json_mode not in JSON_MODES:
-            raise ConfigError(
-                f"[teacher] options json_mode: expected one of {JSON_MODES}, got {self.json_mode!r}"
-            )
+        self.json_mode = settings.option_choice("json_mode", JSON_MODES, "tool")
         self._key = api_key(settings, None)
         self._sdk()  # now, not mid-fill (see pgkd.teachers.sdk_teacher)
 

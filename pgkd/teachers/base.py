@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pgkd.errors import ConfigError
+
 
 @dataclass(frozen=True, slots=True)
 class TeacherSettings:
@@ -25,6 +27,15 @@ class TeacherSettings:
     max_tokens: int = 2048
     timeout: float = 60.0
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def option_choice(self, name: str, choices: Sequence[str], default: str) -> str:
+        """``options[name]``, which must be one of ``choices``; a ConfigError names the fix."""
+        value = str(self.options.get(name, default))
+        if value not in choices:
+            raise ConfigError(
+                f"[teacher] options {name}: expected one of {tuple(choices)}, got {value!r}"
+            )
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,6 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from pgkd.errors import ConfigError
 from pgkd.teachers.answer import TOOL_DESCRIPTION, TOOL_NAME, object_schema
 from pgkd.teachers.base import (
     Teacher,
@@ -64,11 +63,7 @@ class BedrockTeacher(Teacher):
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
-        self.json_mode = str(settings.options.get("json_mode", "tool"))
-        if self.json_mode not in JSON_MODES:
-            raise ConfigError(
-                f"[teacher] options json_mode: expected one of {JSON_MODES}, got {self.json_mode!r}"
-            )
+        self.json_mode = settings.option_choice("json_mode", JSON_MODES, "tool")
         self.connections = connections(settings)
         self._client: Any = None
         self._threads: ThreadPoolExecutor | None = None

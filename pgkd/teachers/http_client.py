@@ -39,11 +39,7 @@ def connections(settings: TeacherSettings) -> int:
 
 def transport(settings: TeacherSettings) -> str:
     """``"aiohttp"`` or ``"httpx"``, resolved from ``options["http_transport"]``."""
-    wanted = str(settings.options.get("http_transport", "auto"))
-    if wanted not in TRANSPORTS:
-        raise ConfigError(
-            f"[teacher] options http_transport: expected one of {TRANSPORTS}, got {wanted!r}"
-        )
+    wanted = settings.option_choice("http_transport", TRANSPORTS, "auto")
     has_aiohttp = importlib.util.find_spec("aiohttp") is not None
     if wanted == "aiohttp" and not has_aiohttp:
         raise ConfigError(

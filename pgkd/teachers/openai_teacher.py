@@ -58,13 +58,8 @@ class OpenAITeacher(SdkTeacher):
         super().__init__(settings)
         remote = settings.base_url is None
         options = settings.options
-        self.json_mode = str(
-            options.get("json_mode", "json_schema" if remote else "json_object_schema")
-        )
-        if self.json_mode not in JSON_MODES:
-            raise ConfigError(
-                f"[teacher] options json_mode: expected one of {JSON_MODES}, got {self.json_mode!r}"
-            )
+        default_mode = "json_schema" if remote else "json_object_schema"
+        self.json_mode = settings.option_choice("json_mode", JSON_MODES, default_mode)
         default_field = "max_completion_tokens" if remote else "max_tokens"
         self.max_tokens_field = str(options.get("max_tokens_field", default_field))
         self.json_strict = bool(options.get("json_strict", False))

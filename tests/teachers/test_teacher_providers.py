@@ -251,8 +251,15 @@ def test_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         OpenAITeacher(TeacherSettings("openai", "gpt-4o"))
     with pytest.raises(ConfigError, match="'MY_KEY' is not set"):
         OpenAITeacher(TeacherSettings("openai", "gpt-4o", options={"api_key_env": "MY_KEY"}))
-    with pytest.raises(ConfigError, match="json_mode: expected one of"):
-        AnthropicTeacher(TeacherSettings("anthropic", "claude", options={"json_mode": "xml"}))
+    for provider, cls in (("anthropic", AnthropicTeacher), ("bedrock", BedrockTeacher)):
+        with pytest.raises(ConfigError, match=r"options json_mode: expected one of.*got 'xml'"):
+            cls(TeacherSettings(provider, "claude", options={"json_mode": "xml"}))
+    with pytest.raises(ConfigError, match="options json_mode: expected one of"):
+        OpenAITeacher(
+            TeacherSettings(
+                "openai", "m", base_url="http://127.0.0.1:9/v1", options={"json_mode": "xml"}
+            )
+        )
     with pytest.raises(ConfigError, match="http_transport: expected one of"):
         OpenAITeacher(
             TeacherSettings(
