@@ -4,7 +4,7 @@
 0.97}, ...], "confidence": 0.93}``: offsets are characters of the input text
 (``text[start:end]`` is the entity's ``text``), entities are sorted by start. An entity's
 ``confidence`` is its least sure word's top-tag probability, the record's is the whole text's
-(as in :class:`pgkd_ner.tagger.Tagging`; ``null`` for an entity when the tagger gives none).
+(as in :class:`pgkd_ner.tagged.Tagging`; ``null`` for an entity when the tagger gives none).
 pgkd puts ``row``, the ``--keep`` fields and the text in front.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pgkd_ner.spans import mention
-from pgkd_ner.tagger import Tagging
+from pgkd_ner.tagged import Tagging
 
 if TYPE_CHECKING:
     import pyarrow as pa
