@@ -31,8 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.tables import command_line, machine_line, markdown_table, write_section  # noqa: E402
 from pgkd.guard import PROMPT_NGRAM, SHINGLE, HeldOutGuard, normalize  # noqa: E402
+from pgkd.testing import shared_datasets  # noqa: E402
 
-DATASETS = Path("/work/shared/datasets")
+DATASETS = shared_datasets()
 
 
 class Guard(Protocol):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pgkd.export import export_model
-from pgkd.inference import load_predictor
+from pgkd.serving.export import export_model
+from pgkd.serving.inference import load_predictor
 
 
 def read_rows(path: Path, limit: int) -> list[dict[str, str]]:

@@ -6,10 +6,12 @@ in ``OUT/student``) is run on the same texts along several paths, all in this pr
 
     pipeline fp32      ``transformers.pipeline("text-classification")``, batch 64, truncation at
                        the student's max length: the baseline a user gets by default
-    pgkd fp32          ``pgkd.inference.load_predictor``: dynamic padding and length bucketing
+    pgkd fp32          ``pgkd.serving.inference.load_predictor``: dynamic padding and length
+                       bucketing
     pgkd bf16          the same under bf16 autocast
     pgkd int8          the same with torch dynamic int8 quantization (``quantize="int8"``)
-    onnx fp32 / int8   ``pgkd.export.export_model`` then onnxruntime (``load_predictor`` on it)
+    onnx fp32 / int8   ``pgkd.serving.export.export_model`` then onnxruntime
+                       (``load_predictor`` on it)
 
 For each: the median latency of one batch of the first 64 test texts, throughput over the whole
 test split, accuracy on it and the change against the pipeline baseline, and agreement with the
@@ -17,7 +19,7 @@ baseline's labels. The paths take turns (batch rounds round-robin, the full pass
 at a time), so a change in machine load hits them alike.
 Then the local LLM (``--llm local:smollm2``) labels the same 64 texts zero-shot, and the
 student-vs-LLM speed ratio is reported, with the tokens those calls used and what they would
-cost at two hosted models' list prices (``pgkd.teachers.pricing``).
+cost at two hosted models' list prices (``pgkd.fill.pricing``).
 
     .venv/bin/python benchmarks/inference_speed.py --dataset ag_news \\
         --out runs/bench/inference --results benchmarks/RESULTS.md
@@ -51,8 +53,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.tables import command_line, machine_line, markdown_table, write_section  # noqa: E402
 from pgkd.teachers.base import Teacher, TeacherReply, TeacherRequest  # noqa: E402
+from pgkd.testing import shared_datasets  # noqa: E402
 
-DATASETS = Path("/work/shared/datasets")
+DATASETS = shared_datasets()
 BATCH = 64
 #: Texts per interleaved chunk of the full pass (each path buckets by length within a chunk).
 CHUNK = 1024
@@ -80,7 +83,7 @@ def train_student(args: argparse.Namespace, dataset: Path) -> Path:
     """Fine-tune a transformer student on a stratified draw (reused when already saved)."""
     from pgkd.data import load_samples, stratified_sample, stratified_split
     from pgkd.students.base import StudentSettings
-    from pgkd.students.finetune import TransformerStudent
+    from pgkd.students.transformer import TransformerStudent
     from pgkd.tasks.classification import ClassificationTask
 
     target = args.out / "student"
@@ -138,7 +141,7 @@ def predictor_path(predictor: Any) -> Classify:
 
 def student_paths(model: Path, out: Path, onnx: bool) -> dict[str, Classify]:
     """Every path to measure, by name; the pipeline baseline first."""
-    from pgkd.inference import load_predictor
+    from pgkd.serving.inference import load_predictor
     from pgkd.students.loading import read_marker
 
     max_length = int(read_marker(model).get("max_length", 128))
@@ -154,7 +157,7 @@ def student_paths(model: Path, out: Path, onnx: bool) -> dict[str, Classify]:
         student.settings = replace(student.settings, options=options)
         paths[f"pgkd {name} (bucketed)"] = predictor_path(predictor)
     if onnx:
-        from pgkd.export import export_model
+        from pgkd.serving.export import export_model
 
         for quantize in (None, "int8"):
             folder = out / f"onnx-{quantize or 'fp32'}"
@@ -222,7 +225,7 @@ def measure_llm(
 ) -> LlmResult:
     """The LLM labels ``batch`` zero-shot, one call per text, after a warm-up call (load)."""
     from benchmarks.zero_shot import make_teacher
-    from pgkd.zeroshot import zero_shot_classify
+    from pgkd.commands.zeroshot import zero_shot_classify
 
     options = {"n_threads": threads, "n_ctx": 4096} if model.startswith("local:") else {}
     teacher = CountingTeacher(make_teacher(model, None, options))
@@ -246,8 +249,8 @@ def accuracy(predicted: Sequence[str], gold: Sequence[str]) -> float:
 
 
 def hosted_cost(llm: LlmResult, n: int) -> str:
+    from pgkd.fill.pricing import price_for
     from pgkd.teachers.base import TeacherSettings
-    from pgkd.teachers.pricing import price_for
 
     parts = []
     for provider, model in PRICED_MODELS:

@@ -4,7 +4,7 @@ Measures load time, seconds per call of N samples under the JSON-schema grammar,
 answers parse and how many labels fall inside the taxonomy, and the teacher's zero-shot
 accuracy on a few test texts. Uses AG News from the shared data sets (pass its folder).
 
-    .venv/bin/python benchmarks/local_teacher.py /work/shared/datasets/ag_news --calls 10
+    .venv/bin/python benchmarks/local_teacher.py ../shared/datasets/ag_news --calls 10
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pgkd.commands.zeroshot import zero_shot_classify
 from pgkd.teachers.base import TeacherRequest, TeacherSettings
 from pgkd.teachers.local import LocalTeacher
-from pgkd.zeroshot import zero_shot_classify
 
 
 def read_jsonl(path: Path) -> list[dict[str, str]]:

@@ -69,8 +69,9 @@ from pgkd.data import load_samples, stratified_sample  # noqa: E402
 from pgkd.progress import Progress  # noqa: E402
 from pgkd.runner import run  # noqa: E402
 from pgkd.tasks.classification import ClassificationTask  # noqa: E402
+from pgkd.testing import shared_datasets  # noqa: E402
 
-DATASETS = Path("/work/shared/datasets")
+DATASETS = shared_datasets()
 METRICS = ("accuracy", "macro_f1", "weighted_f1")
 
 

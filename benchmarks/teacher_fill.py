@@ -50,13 +50,13 @@ LATENCY_FAULTS = {"500", "ok"}  # answered after L; 429s answer at once
 
 sys.path.insert(0, str(ROOT))
 
+from pgkd.fill.backoff import Backoff  # noqa: E402
+from pgkd.fill.cache import ResponseCache  # noqa: E402
+from pgkd.fill.pool import TeacherPool  # noqa: E402
 from pgkd.store import JsonlLog  # noqa: E402
 from pgkd.tasks.classification import ClassificationTask  # noqa: E402
-from pgkd.teachers.backoff import Backoff  # noqa: E402
 from pgkd.teachers.base import TeacherSettings  # noqa: E402
-from pgkd.teachers.cache import ResponseCache  # noqa: E402
 from pgkd.teachers.openai_teacher import OpenAITeacher  # noqa: E402
-from pgkd.teachers.pool import TeacherPool  # noqa: E402
 from pgkd.types import Prompt  # noqa: E402
 
 PROMPT = Prompt(

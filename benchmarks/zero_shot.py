@@ -1,7 +1,7 @@
 """The teacher zero-shot baseline (the paper's "Claude-3 zero-shot" rows), with any teacher.
 
 The teacher labels test texts itself, one call per text, answer constrained to
-``{"label": <one of the labels>}`` (``pgkd.zeroshot.zero_shot_classify``); no student is
+``{"label": <one of the labels>}`` (``pgkd.commands.zeroshot.zero_shot_classify``); no student is
 involved. Measures accuracy, macro-F1 and weighted-F1 on a seeded random subset of the test
 split, answers that named no label (scored wrong), and wall seconds per text, model load
 included in the first call and reported apart.
@@ -36,11 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.tables import command_line, machine_line, markdown_table, write_section  # noqa: E402
+from pgkd.commands.zeroshot import NO_LABEL, zero_shot_classify  # noqa: E402
 from pgkd.plugins import build_plugin_manager, build_registry  # noqa: E402
 from pgkd.teachers.base import Teacher, TeacherSettings  # noqa: E402
-from pgkd.zeroshot import NO_LABEL, zero_shot_classify  # noqa: E402
+from pgkd.testing import shared_datasets  # noqa: E402
 
-DATASETS = Path("/work/shared/datasets")
+DATASETS = shared_datasets()
 
 
 @dataclass

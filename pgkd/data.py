@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pgkd.errors import DataError
-from pgkd.record_stream import stream_records
+from pgkd.serving.record_stream import stream_records
 from pgkd.tasks.base import Task
 from pgkd.types import Sample
 

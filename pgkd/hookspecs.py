@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from pgkd.teachers.pool import Generation, TeacherPool
+    from pgkd.fill.pool import Generation, TeacherPool
     from pgkd.types import (
         CallPlan,
         Candidate,
@@ -110,7 +110,7 @@ def generate(
 
     ``pool`` wraps the configured teacher with concurrency, retries, caching, accounting and
     the journal; ``pool.fill(prompt, n_samples, context=context)`` is the built-in behaviour.
-    Return an awaitable of :class:`~pgkd.teachers.pool.Generation` (the loop awaits it), or
+    Return an awaitable of :class:`~pgkd.fill.pool.Generation` (the loop awaits it), or
     ``None`` to decline. First non-None wins.
     """
 

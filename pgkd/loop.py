@@ -19,9 +19,9 @@ import orjson
 import pluggy
 
 from pgkd.errors import BudgetExceeded, PgkdError, PluginError
+from pgkd.fill.pool import CallPreparer, Generation, TeacherPool
 from pgkd.guard import HeldOutGuard, normalize
 from pgkd.students.base import Student
-from pgkd.teachers.pool import CallPreparer, Generation, TeacherPool
 from pgkd.types import (
     CallPlan,
     Candidate,
@@ -64,7 +64,7 @@ class LoopState:
     run_state: dict[str, Any] = field(default_factory=dict)
 
 
-class LoopHooks(Protocol):
+class LoopRecorder(Protocol):
     """Side effects the loop asks for; the runner supplies them (journal, checkpoints, ...)."""
 
     def record_samples(
@@ -93,7 +93,7 @@ class Loop:
     pool: TeacherPool
     guard: HeldOutGuard
     train_student: Callable[[list[Sample]], Trained]
-    hooks: LoopHooks
+    recorder: LoopRecorder
 
     async def _train(self, history: list[Sample]) -> Trained:
         return await asyncio.to_thread(self.train_student, list(history))
@@ -108,8 +108,8 @@ class Loop:
                 state.val_losses.append(current.validation.loss)
                 seconds = {**current.seconds, "step": time.perf_counter() - started}
                 extra = {"accepted": 0, "rejected": 0, "seconds": seconds}
-                self.hooks.record_step(0, current, extra)
-                self.hooks.save_best(0, current)
+                self.recorder.record_step(0, current, extra)
+                self.recorder.save_best(0, current)
         for step in range(state.steps_run + 1, self.steps + 1):
             try:
                 current, verdict = await self._step(step, state, current)
@@ -174,14 +174,14 @@ class Loop:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         ctx, prompt = await self.prepare(step, state, current, timings)
-        self.hooks.record_prompt(step, prompt)
+        self.recorder.record_prompt(step, prompt)
         timings["prepare"] = time.perf_counter() - started
         mark = time.perf_counter()
         generation = await self._generate(ctx, prompt)
         timings["teacher"] = time.perf_counter() - mark
         mark = time.perf_counter()
         accepted, reasons = self._validate(ctx, generation.candidates)
-        self.hooks.record_samples(step, generation.candidates, reasons)
+        self.recorder.record_samples(step, generation.candidates, reasons)
         timings["validation"] = time.perf_counter() - mark
         state.history.extend(accepted)
         trained = await self._train(state.history)
@@ -204,13 +204,13 @@ class Loop:
             verdict = StepVerdict(is_best=verdict.is_best, stop=True, reason=reason)
         if verdict.is_best:
             state.best_step = step
-            self.hooks.save_best(step, trained)
+            self.recorder.save_best(step, trained)
         timings.update(trained.seconds)
         timings["step"] = time.perf_counter() - started
         # Journaled before the step's metrics line, which marks the step complete.
-        self.hooks.record_run_state(step, run_state)
+        self.recorder.record_run_state(step, run_state)
         state.run_state = run_state
-        self.hooks.record_step(
+        self.recorder.record_step(
             step,
             trained,
             {

@@ -21,8 +21,10 @@ import pluggy
 from pgkd.config import Config, config_from_mapping, dump_toml
 from pgkd.data import Splits, prepare_splits
 from pgkd.errors import ConfigError, PluginError, RunDirError
+from pgkd.fill.cache import ResponseCache
+from pgkd.fill.pool import TeacherPool
+from pgkd.fill.usage import Usage
 from pgkd.guard import HeldOutGuard
-from pgkd.history_predictions import choose_kind, describe, predict_history
 from pgkd.loop import Loop, LoopState, Trained, call_preparer
 from pgkd.plugins import Registry, build_plugin_manager, build_registry
 from pgkd.progress import Progress
@@ -36,10 +38,8 @@ from pgkd.store import (
     recover_dir,
 )
 from pgkd.students.base import Student, StudentSettings
+from pgkd.students.history_predictions import choose_kind, describe, predict_history
 from pgkd.teachers.base import Teacher, TeacherSettings
-from pgkd.teachers.cache import ResponseCache
-from pgkd.teachers.pool import TeacherPool
-from pgkd.teachers.usage import Usage
 from pgkd.types import Candidate, Prompt, Sample
 
 CONFIG_FILE = "config.toml"
@@ -430,7 +430,7 @@ async def execute(
         pool=pool,
         guard=guard,
         train_student=train,
-        hooks=recorder,
+        recorder=recorder,
     )
     state = LoopState(history=list(splits.train))
     if resume:

@@ -19,11 +19,24 @@ inside the function, so importing this module stays cheap.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pgkd.students.backbone import load_tokenizer, packaged_minilm, quiet_transformers
 
-__all__ = ["tiny_bert_backbone"]
+__all__ = ["DATASETS_ENV", "shared_datasets", "tiny_bert_backbone"]
+
+#: The environment variable that points tests and benchmarks at the shared benchmark data sets.
+DATASETS_ENV = "PGKD_DATASETS"
+
+
+def shared_datasets() -> Path:
+    """The folder of benchmark data sets (one sub-folder of ``train.jsonl.gz`` / ``test.jsonl.gz``
+    per data set): ``$PGKD_DATASETS``, else ``../shared/datasets`` beside the repository."""
+    given = os.environ.get(DATASETS_ENV)
+    if given:
+        return Path(given)
+    return Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 def tiny_bert_backbone(directory: Path, seed: int = 0) -> Path:

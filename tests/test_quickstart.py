@@ -39,7 +39,7 @@ def test_demo_runs_offline_and_its_best_model_answers_predict(tmp_path: Path) ->
     out = tmp_path / "demo"
     args[args.index("--out") + 1] = str(out)
     done = subprocess.run(
-        [sys.executable, "-m", "pgkd.cli", *args],
+        [sys.executable, "-m", "pgkd.commands.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -56,7 +56,7 @@ def test_demo_runs_offline_and_its_best_model_answers_predict(tmp_path: Path) ->
         [
             sys.executable,
             "-m",
-            "pgkd.cli",
+            "pgkd.commands.cli",
             "predict",
             str(out / "best"),
             str(ROOT / "examples/support_tickets/test.jsonl"),
@@ -71,7 +71,7 @@ def test_demo_runs_offline_and_its_best_model_answers_predict(tmp_path: Path) ->
     assert len(preds.read_text().splitlines()) == 120
     # The README's next step: the student against its teacher on the same held-out texts.
     compared = subprocess.run(
-        [sys.executable, "-m", "pgkd.cli", "compare", str(out), "--limit", "8"],
+        [sys.executable, "-m", "pgkd.commands.cli", "compare", str(out), "--limit", "8"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+from pgkd.fill.pool import Generation, TeacherPool
 from pgkd.hookspecs import hookimpl
-from pgkd.teachers.pool import Generation, TeacherPool
 from pgkd.types import Prompt, StepContext
 
 

@@ -216,7 +216,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _dry_run(config: Any, args: argparse.Namespace) -> int:
-    from pgkd.dryrun import dry_run, format_dry_run
+    from pgkd.commands.dryrun import dry_run, format_dry_run
     from pgkd.progress import Progress
 
     estimate = dry_run(config, progress=Progress.auto(quiet=args.quiet))
@@ -232,8 +232,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from pgkd.predict import PredictOptions, predict_file
     from pgkd.progress import Progress
+    from pgkd.serving.predict import PredictOptions, predict_file
 
     progress = Progress.auto(quiet=args.quiet)
     options = PredictOptions(
@@ -255,7 +255,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pgkd.export import export_model
+    from pgkd.serving.export import export_model
 
     default = args.run_dir / ("onnx-int8" if args.quantize else "onnx")
     path = export_model(args.run_dir, args.out or default, fmt=args.format, quantize=args.quantize)
@@ -266,7 +266,7 @@ def _export(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import json
 
-    from pgkd.compare import compare_run, format_comparison
+    from pgkd.commands.compare import compare_run, format_comparison
 
     result = compare_run(
         args.run_dir,

@@ -2,9 +2,9 @@
 
 It answers the question a run leaves open: how close is the student to the LLM, and how much
 faster is it? Up to ``limit`` texts of a held-out split are drawn (seeded) and labelled twice:
-by the run's teacher zero-shot (:func:`pgkd.zeroshot.zero_shot_classify`, with the run's
+by the run's teacher zero-shot (:func:`pgkd.commands.zeroshot.zero_shot_classify`, with the run's
 provider, model, ``base_url``, options and concurrency; keys from the environment as in a run)
-and by the run's ``best/`` student (:func:`pgkd.inference.load_predictor`). Both are scored
+and by the run's ``best/`` student (:func:`pgkd.serving.inference.load_predictor`). Both are scored
 against the gold labels (accuracy, macro-F1 over the labels the texts have), their agreement is
 the share of texts where both give the same label, and each is timed: wall seconds per text,
 the student's model load excluded, the teacher's calls run ``concurrency`` at once.
@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from pgkd.errors import ConfigError, RunDirError
+from pgkd.fill.pricing import price_for
+from pgkd.fill.usage import Usage
 from pgkd.store import atomic_write_json
 from pgkd.teachers.base import Teacher, TeacherError
-from pgkd.teachers.pricing import price_for
-from pgkd.teachers.usage import Usage
 
 __all__ = ["COMPARE_FILE", "SPLITS", "compare_run", "format_comparison"]
 
@@ -136,7 +136,7 @@ def draw_texts(config: Any, registry: Any, split: str, limit: int, seed: int) ->
 
 def _student_labels(best: Path, texts: Sequence[str]) -> tuple[list[str], float]:
     """The student's label for each text and the wall seconds predicting took (load excluded)."""
-    from pgkd.inference import RecordPredictor, load_predictor
+    from pgkd.serving.inference import RecordPredictor, load_predictor
 
     predictor = load_predictor(best)
     if isinstance(predictor, RecordPredictor):
@@ -151,9 +151,9 @@ def _student_labels(best: Path, texts: Sequence[str]) -> tuple[list[str], float]
 async def _teacher_labels(
     teacher: Teacher, drawn: Drawn, concurrency: int, seed: int, usage: Usage
 ) -> list[str]:
-    from pgkd.teachers.pool import TeacherFailed
+    from pgkd.commands.zeroshot import zero_shot_classify
+    from pgkd.fill.pool import TeacherFailed
     from pgkd.teachers.secrets import one_line
-    from pgkd.zeroshot import zero_shot_classify
 
     try:
         return await zero_shot_classify(

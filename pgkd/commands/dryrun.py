@@ -69,10 +69,10 @@ class DryRunEstimate:
 def dry_run(config: Config, *, progress: Progress | None = None) -> DryRunEstimate:
     """Train model_0, build step 1's prompt and estimate the run; calls no teacher."""
     from pgkd.data import prepare_splits
+    from pgkd.fill.pricing import price_for
     from pgkd.guard import HeldOutGuard
     from pgkd.loop import Loop, LoopState
     from pgkd.runner import build_plugins, make_trainer, teacher_settings
-    from pgkd.teachers.pricing import price_for
 
     progress = progress or Progress.auto()
     pm, registry = build_plugins(config)
@@ -104,7 +104,7 @@ def dry_run(config: Config, *, progress: Progress | None = None) -> DryRunEstima
         pool=cast(Any, None),  # prepare() never touches the teacher
         guard=guard,
         train_student=lambda history: trained,
-        hooks=cast(Any, None),
+        recorder=cast(Any, None),
     )
     _, prompt = asyncio.run(loop.prepare(1, LoopState(history=list(splits.train)), trained))
     price = price_for(teacher_settings(config))

@@ -10,7 +10,7 @@ own calls: a :class:`~pgkd.teachers.base.TransientTeacherError` is retried (hono
 ``retry_after``); any other :class:`~pgkd.teachers.base.TeacherError` stops the other calls
 and propagates. An answer that
 names no valid label becomes ``""``, which scores as wrong. Given a
-:class:`~pgkd.teachers.usage.Usage`, every attempt is counted in it (calls, retries, failed
+:class:`~pgkd.fill.usage.Usage`, every attempt is counted in it (calls, retries, failed
 calls, tokens and, when it has a price, cost), failed attempts too.
 """
 
@@ -21,8 +21,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from pgkd.fill.usage import Usage
 from pgkd.teachers.base import Teacher, TeacherError, TeacherRequest, TransientTeacherError
-from pgkd.teachers.usage import Usage
 
 __all__ = ["NO_LABEL", "label_schema", "parse_label", "zero_shot_classify"]
 

@@ -7,10 +7,10 @@ Two retry layers, each the only owner of its errors:
   (:class:`~pgkd.teachers.answer.MalformedAnswer`) is asked again, with a new seed and a note
   saying what was wrong, at most ``max_reasks`` times;
 - transport retries (inner): :class:`TransientTeacherError` (429, 5xx, timeouts, dropped
-  connections) is retried with the same request after a :class:`~pgkd.teachers.backoff.Backoff`
+  connections) is retried with the same request after a :class:`~pgkd.fill.backoff.Backoff`
   wait that honours ``Retry-After``, at most ``max_retries`` times.
 
-Every request sent is counted in :class:`~pgkd.teachers.usage.Usage` (failed ones too) and
+Every request sent is counted in :class:`~pgkd.fill.usage.Usage` (failed ones too) and
 journaled before its reply is used; a usable reply is cached, and a cached reply is used
 without sending anything.
 
@@ -37,8 +37,13 @@ from typing import Any
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_none
 
+from pgkd.fill.backoff import Backoff, RetryWait
+from pgkd.fill.cache import ResponseCache, request_key
+from pgkd.fill.ratelimit import RateLimit
+from pgkd.fill.slots import RequestSlots
+from pgkd.fill.usage import Usage
+from pgkd.fill.writer import ReplyWriter
 from pgkd.teachers.answer import MalformedAnswer, parse_answer, to_candidates
-from pgkd.teachers.backoff import Backoff, RetryWait
 from pgkd.teachers.base import (
     Teacher,
     TeacherError,
@@ -46,12 +51,7 @@ from pgkd.teachers.base import (
     TeacherRequest,
     TransientTeacherError,
 )
-from pgkd.teachers.cache import ResponseCache, request_key
-from pgkd.teachers.ratelimit import RateLimit
 from pgkd.teachers.secrets import one_line
-from pgkd.teachers.slots import RequestSlots
-from pgkd.teachers.usage import Usage
-from pgkd.teachers.writer import ReplyWriter
 from pgkd.types import Candidate
 
 log = logging.getLogger("pgkd.teachers")

@@ -7,7 +7,7 @@ one. It starts a new call only while the samples in hand plus those the running 
 fall short of the batch (so, without failures, it never pays for a sample it does not need),
 stops once the batch holds ``n_samples`` parsed candidates, and cancels the calls still running
 (a cancelled request counts as a failed call). Retries, re-asks, accounting, the cache and the
-journal are per call: see :mod:`pgkd.teachers.call`.
+journal are per call: see :mod:`pgkd.fill.call`.
 
 Calls of one fill may differ: before issuing a call the pool asks its ``prepare_call``
 (a :class:`CallPreparer`, which the runner wires to the ``prepare_call`` hook) for the call's
@@ -40,16 +40,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pgkd.errors import BudgetExceeded, PgkdError
+from pgkd.fill.backoff import Backoff
+from pgkd.fill.cache import ResponseCache
+from pgkd.fill.call import CallLimits, CallOutcome, CallRunner, call_id
+from pgkd.fill.pricing import price_for
+from pgkd.fill.ratelimit import RateLimit
+from pgkd.fill.usage import Usage
+from pgkd.fill.writer import ReplyWriter
 from pgkd.store import JsonlLog
 from pgkd.teachers.answer import MalformedAnswer
-from pgkd.teachers.backoff import Backoff
 from pgkd.teachers.base import Teacher, TeacherError, TeacherRequest, TransientTeacherError
-from pgkd.teachers.cache import ResponseCache
-from pgkd.teachers.call import CallLimits, CallOutcome, CallRunner, call_id
-from pgkd.teachers.pricing import price_for
-from pgkd.teachers.ratelimit import RateLimit
-from pgkd.teachers.usage import Usage
-from pgkd.teachers.writer import ReplyWriter
 from pgkd.types import CallPlan, Candidate, Prompt, StepContext
 
 log = logging.getLogger("pgkd.teachers")

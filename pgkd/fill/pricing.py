@@ -5,7 +5,7 @@ discounts, checked against the providers' price pages as of :data:`PRICES_AS_OF`
 overrides or extends it per run with ``[teacher] options`` ``price_in`` and ``price_out`` (USD
 per million tokens). A model missing from the table and without those options has no price:
 its calls cost 0 and a ``max_cost_usd`` cap refuses to run (see
-:class:`~pgkd.teachers.usage.Usage`).
+:class:`~pgkd.fill.usage.Usage`).
 
 Model ids match exactly or by their dated / versioned form: ``gpt-4o-2024-08-06`` is priced as
 ``gpt-4o``, ``claude-3-5-sonnet-20241022`` as ``claude-3-5-sonnet``, and a Bedrock

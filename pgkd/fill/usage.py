@@ -1,6 +1,6 @@
 """Teacher accounting for a whole run: calls, retries, tokens, cost, and the budget cap.
 
-Counting rules (one :class:`Usage` spans the run; each :class:`~pgkd.teachers.pool.Generation`
+Counting rules (one :class:`Usage` spans the run; each :class:`~pgkd.fill.pool.Generation`
 reports the step's delta):
 
 - ``calls``: requests sent to the provider, every attempt (transport retries and re-asks
@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from pgkd.errors import BudgetExceeded, ConfigError
-from pgkd.teachers.pricing import Price
+from pgkd.fill.pricing import Price
 
 
 @dataclass(frozen=True, slots=True)

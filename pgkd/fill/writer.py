@@ -12,9 +12,9 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from pgkd.fill.cache import ResponseCache
 from pgkd.store import JsonlLog
 from pgkd.teachers.base import TeacherReply
-from pgkd.teachers.cache import ResponseCache
 
 #: (key, provider, model, reply) as :meth:`ResponseCache.put_many` takes it.
 CacheItem = tuple[str, str, str, TeacherReply]

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from pgkd.errors import ConfigError, RunDirError
-from pgkd.inference import ONNX_MARKER, QUANTIZE_CHOICES, resolve_model_dir
+from pgkd.serving.inference import ONNX_MARKER, QUANTIZE_CHOICES, resolve_model_dir
 from pgkd.students.loading import read_marker
 
 MODEL_FILE = "model.onnx"
@@ -88,23 +88,10 @@ def export_model(model: Path, out: Path, *, fmt: str = "onnx", quantize: str | N
     return target
 
 
-def read_export_marker(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / ONNX_MARKER
-    try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunDirError(f"{path}: missing; run `pgkd export RUN_DIR --out {directory}`") from None
-    except json.JSONDecodeError as exc:
-        raise RunDirError(f"{path}: not valid JSON ({exc}); export again") from None
-    if not isinstance(marker, dict) or not {"model", "labels", "max_length"} <= set(marker):
-        raise RunDirError(f"{path}: lacks model, labels or max_length; export again")
-    return marker
-
-
 def _graph(source: Path, kind: str) -> tuple[torch.nn.Module, Any, tuple[str, ...], int]:
     """The module to trace, with its tokenizer, labels and max length."""
     if kind == "transformer":
-        from pgkd.students.finetune import TransformerStudent
+        from pgkd.students.transformer import TransformerStudent
 
         student = TransformerStudent.load(source)
         assert student.model is not None and student.tokenizer is not None
@@ -114,7 +101,7 @@ def _graph(source: Path, kind: str) -> tuple[torch.nn.Module, Any, tuple[str, ..
             student.labels,
             student.max_length,
         )
-    from pgkd.inference import FrozenPredictor
+    from pgkd.serving.inference import FrozenPredictor
 
     frozen = FrozenPredictor.load(source, None, batch_size=len(TRACE_TEXTS))
     graph = FrozenGraph(frozen.encoder, frozen.head.weight, frozen.head.bias)

@@ -18,6 +18,7 @@ writes its own output records.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -87,6 +88,19 @@ def resolve_model_dir(path: Path) -> Path:
         f"{path}: holds no saved student ({MARKER}) or ONNX export ({ONNX_MARKER}); "
         "point at a run directory, its best/ folder or a `pgkd export` folder"
     )
+
+
+def read_export_marker(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / ONNX_MARKER
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunDirError(f"{path}: missing; run `pgkd export RUN_DIR --out {directory}`") from None
+    except json.JSONDecodeError as exc:
+        raise RunDirError(f"{path}: not valid JSON ({exc}); export again") from None
+    if not isinstance(marker, dict) or not {"model", "labels", "max_length"} <= set(marker):
+        raise RunDirError(f"{path}: lacks model, labels or max_length; export again")
+    return marker
 
 
 def load_predictor(
@@ -209,7 +223,7 @@ class TransformerPredictor:
 
     @classmethod
     def load(cls, directory: Path, quantize: str | None, batch_size: int) -> TransformerPredictor:
-        from pgkd.students.finetune import TransformerStudent
+        from pgkd.students.transformer import TransformerStudent
 
         student = TransformerStudent.load(directory)
         options = dict(student.settings.options)
@@ -286,7 +300,6 @@ class OnnxPredictor:
     def load(cls, directory: Path, batch_size: int) -> OnnxPredictor:
         import onnxruntime as ort
 
-        from pgkd.export import read_export_marker
         from pgkd.students.backbone import load_tokenizer
 
         marker = read_export_marker(directory)

@@ -1,14 +1,15 @@
-"""``pgkd predict``: run a saved student over a file of texts, one chunk at a time, so memory
-stays flat however big the file is.
+"""``pgkd predict``: run a saved student over a file of texts, one chunk at a time, so memory stays
+flat however big the file is.
 
-Input: JSONL, CSV/TSV or Parquet (optionally ``.gz`` for the text formats). Output, chosen by
-the ``--out`` suffix: JSONL, CSV or Parquet (:mod:`pgkd.prediction_writer` says how each holds
+Input: JSONL, CSV/TSV or Parquet (optionally ``.gz`` for the text formats). Output, chosen by the
+``--out`` suffix: JSONL, CSV or Parquet (:mod:`pgkd.serving.prediction_writer` says how each holds
 nested fields). A classifier writes ``label``, ``confidence`` and its top-k labels (a ``top_k``
 list in JSONL, flat ``topN_label``/``topN_prob`` columns otherwise). A student of another task
-writes the records its ``prediction_records`` makes (:class:`pgkd.inference.RecordPredictor`;
-for NER an ``entities`` list). Each output row also carries ``row`` (the input's line number),
-the ``--keep`` fields and the text unless ``--no-text``. The output is written to a hidden
-partial file and renamed at the end, so a crash never leaves a half file under the final name.
+writes the records its ``prediction_records`` makes
+(:class:`pgkd.serving.inference.RecordPredictor`; for NER an ``entities`` list). Each output
+row also carries ``row`` (the input's line number), the ``--keep`` fields and the text unless
+``--no-text``. The output is written to a hidden partial file and renamed at the end, so a crash
+never leaves a half file under the final name.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pgkd.errors import ConfigError, DataError
-from pgkd.prediction_writer import (
+from pgkd.serving.prediction_writer import (
     Chunk,
     ChunkRows,
     LabelColumns,
@@ -30,10 +31,10 @@ from pgkd.prediction_writer import (
     Writer,
     output_format,
 )
-from pgkd.record_stream import Record, chunks, estimate_rows, stream_records
+from pgkd.serving.record_stream import Record, chunks, estimate_rows, stream_records
 
 if TYPE_CHECKING:
-    from pgkd.inference import Predictor, RecordPredictor
+    from pgkd.serving.inference import Predictor, RecordPredictor
 
 #: Rows held in memory at once; each chunk is tokenized, length-sorted and batched.
 DEFAULT_CHUNK_ROWS = 2048
@@ -90,7 +91,7 @@ def predict_file(
 ) -> int:
     """Label every record of ``input_path`` with the model in ``model_dir`` (a run directory,
     its ``best/``, or a ``pgkd export`` folder); returns the number of rows written."""
-    from pgkd.inference import load_predictor
+    from pgkd.serving.inference import load_predictor
 
     options = options or PredictOptions()
     output_format(output_path)  # refuse a bad --out before loading a model
@@ -138,7 +139,7 @@ def chunk_predictor(
 ) -> Callable[[ChunkRows], Chunk]:
     """What turns one chunk of input rows into output: a record predictor's own records, or
     a classifier's top-k labels."""
-    from pgkd.inference import RecordPredictor, prediction_schema
+    from pgkd.serving.inference import RecordPredictor, prediction_schema
 
     if isinstance(predictor, RecordPredictor):
         if options.top_k is not None:

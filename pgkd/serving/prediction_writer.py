@@ -1,8 +1,8 @@
 """Writing ``pgkd predict`` output chunk by chunk, as JSONL, CSV or Parquet.
 
 A chunk of predictions is either :class:`LabelColumns` (a classifier's top-k labels) or
-:class:`RecordColumns` (the records a :class:`~pgkd.inference.RecordPredictor` made, for tasks
-other than classification). Both start every row with ``row`` (the input's line number), the
+:class:`RecordColumns` (the records a :class:`~pgkd.serving.inference.RecordPredictor` made, for
+tasks other than classification). Both start every row with ``row`` (the input's line number), the
 ``--keep`` fields and, unless ``--no-text``, the text.
 
 - JSONL holds each record as it is, nested lists included.
@@ -10,6 +10,7 @@ other than classification). Both start every row with ``row`` (the input's line 
   text in the cell, so ``json.loads`` reads it back.
 - Parquet keeps nested fields as Arrow lists and structs; column types are fixed by the first
   chunk (or by the predictor's ``prediction_schema()``) and every later chunk must fit them.
+
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class LabelColumns:
 
 @dataclass
 class RecordColumns:
-    """A chunk of a :class:`~pgkd.inference.RecordPredictor`'s records, one per row; their
+    """A chunk of a :class:`~pgkd.serving.inference.RecordPredictor`'s records, one per row; their
     fields follow ``row``, the ``--keep`` fields and the text. ``schema`` (optional) types the
     record's fields in Parquet."""
 

@@ -13,7 +13,7 @@ from pgkd.students.base import Student, StudentSettings
 
 BUILTIN_STUDENTS: dict[str, str] = {
     "frozen": "pgkd.students.frozen:FrozenEncoderStudent",
-    "transformer": "pgkd.students.finetune:TransformerStudent",
+    "transformer": "pgkd.students.transformer:TransformerStudent",
 }
 
 

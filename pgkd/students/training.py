@@ -5,7 +5,7 @@ optional bf16 autocast on CPU, early stopping on validation loss with the best e
 kept in memory and put back, and a progress report per step. What differs between students is
 how a batch of their data becomes model inputs and targets, and how the loss is computed from
 the logits: :class:`FineTuning` takes both as functions. pgkd's sequence classifier
-(:mod:`pgkd.students.finetune`) and the NER plugin's token classifier train through it.
+(:mod:`pgkd.students.transformer`) and the NER plugin's token classifier train through it.
 
 A student's ``fit`` calls :func:`prepare_training` before it builds its model (so a fresh
 head's weights depend only on the seed), encodes its data, then runs :meth:`FineTuning.run`.
@@ -73,7 +73,7 @@ def snapshot(model: torch.nn.Module) -> StateDict:
 
 
 @dataclass
-class EarlyStopping:
+class EpochEarlyStopping:
     patience: int
     best_loss: float = math.inf
     best_epoch: int = 0
@@ -127,7 +127,7 @@ class FineTuning:
         lengths: Sequence[int],
         validation_loss: Callable[[], float] | None,
         progress: ProgressCallback | None,
-    ) -> tuple[EarlyStopping, int]:
+    ) -> tuple[EpochEarlyStopping, int]:
         settings = self.settings
         generator = torch.Generator().manual_seed(self.seed)
         per_epoch = math.ceil(len(lengths) / settings.batch_size)
@@ -137,7 +137,7 @@ class FineTuning:
         )
         schedule = linear_schedule(total, max(1, math.ceil(WARMUP_RATIO * total)))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        stopping = EarlyStopping(settings.patience)
+        stopping = EpochEarlyStopping(settings.patience)
         for epoch in range(1, settings.epochs + 1):
             batches = bucketed_batches(lengths, settings.batch_size, generator)
             for step, batch in enumerate(batches, start=1):

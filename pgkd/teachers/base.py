@@ -2,7 +2,7 @@
 
 A teacher knows its wire protocol and nothing else. Filling a batch (concurrency, transport
 retries, re-asks on bad JSON, accounting, caching) belongs to
-:class:`pgkd.teachers.pool.TeacherPool`, so a new provider is one small class.
+:class:`pgkd.fill.pool.TeacherPool`, so a new provider is one small class.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Turning a provider's failure into :class:`TeacherError` / :class:`TransientTeacherError`.
 
-Retries have one owner, :class:`~pgkd.teachers.pool.TeacherPool`: providers never retry (their
+Retries have one owner, :class:`~pgkd.fill.pool.TeacherPool`: providers never retry (their
 SDKs are built with retries off) and only classify. Transient: 408, 409, 425, 429, every 5xx,
 timeouts and dropped connections. Everything else is permanent.
 """

@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from pgkd.testing import tiny_bert_backbone
+from pgkd.testing import shared_datasets, tiny_bert_backbone
 
 ROOT = Path(__file__).resolve().parents[2]
-DATASETS = Path("/work/shared/datasets")
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+DATASETS = shared_datasets()
 
 
 @pytest.fixture(scope="session")

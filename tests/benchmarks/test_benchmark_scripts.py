@@ -16,6 +16,7 @@ from benchmarks import inference_speed, loop_test, protocol, step_time, tables, 
 from pgkd.config import config_from_mapping
 from pgkd.data import prepare_splits
 from pgkd.tasks.classification import ClassificationTask
+from pgkd.testing import shared_datasets
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_protocol_scores_model_0_and_each_variant(protocol_run: dict[str, Any]) 
 def test_protocol_pool_is_disjoint_from_draw_and_test(protocol_run: dict[str, Any]) -> None:
     data = protocol_run["out"] / "yahoo_answers" / "n100" / "seed0" / "data"
     texts = {name: _texts(data / f"{name}.jsonl") for name in ("train", "pool")}
-    test = _texts(Path("/work/shared/datasets/yahoo_answers/test.jsonl.gz"))
+    test = _texts(shared_datasets() / "yahoo_answers" / "test.jsonl.gz")
     assert len(texts["train"]) == 100
     assert texts["pool"] and not texts["pool"] & (texts["train"] | test)
 

@@ -11,8 +11,9 @@ import pytest
 from benchmarks import guard_speed
 from benchmarks.guard_speed import StringNgramGuard, answers, make_probes, read_texts
 from pgkd.guard import BATCH, HeldOutGuard
+from pgkd.testing import shared_datasets
 
-DATASETS = Path("/work/shared/datasets")
+DATASETS = shared_datasets()
 
 
 def texts_of(name: str, split: str, limit: int) -> list[str]:

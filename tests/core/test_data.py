@@ -12,6 +12,7 @@ from pgkd.config import DataConfig
 from pgkd.data import load_samples, prepare_splits, stratified_sample, stratified_split
 from pgkd.errors import DataError
 from pgkd.tasks.classification import ClassificationTask
+from pgkd.testing import shared_datasets
 from pgkd.types import Sample
 
 TASK = ClassificationTask()
@@ -119,7 +120,7 @@ def test_splits_with_loop_test(tmp_path: Path) -> None:
     assert splits.labels == ("a", "b")
 
 
-SHARED = Path("/work/shared/datasets")
+SHARED = shared_datasets()
 
 
 @functools.cache

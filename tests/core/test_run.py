@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pgkd.cli import main
+from pgkd.commands.cli import main
 from pgkd.config import Config, config_from_mapping
 from pgkd.errors import LeakageError
 from pgkd.hookspecs import hookimpl
@@ -277,7 +277,7 @@ def test_a_users_report_section_replaces_the_builtin_one(
 
 
 def test_summary_offers_predict_unless_the_student_cannot(tmp_path: Path) -> None:
-    from pgkd.cli import format_summary
+    from pgkd.commands.cli import format_summary
 
     base = {"best_model": "RUN/best", "samples": {}, "teacher": {}}
     assert "pgkd predict" in format_summary({**base, "task": "classification"}, tmp_path)

@@ -11,12 +11,12 @@ import pytest
 
 from pgkd.config import KDConfig, config_from_mapping, load_config
 from pgkd.errors import ConfigError
-from pgkd.history_predictions import choose_kind, predict_history
 from pgkd.progress import Progress
 from pgkd.runner import run
 from pgkd.students.base import StudentSettings
-from pgkd.students.finetune import TransformerStudent
 from pgkd.students.frozen import FrozenEncoderStudent
+from pgkd.students.history_predictions import choose_kind, predict_history
+from pgkd.students.transformer import TransformerStudent
 from pgkd.tasks.classification import ClassificationTask
 from pgkd.types import Evaluation, Prediction, Sample
 

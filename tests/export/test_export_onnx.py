@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from tiny_students import TICKETS, read_samples
 from tokenizers import Tokenizer
 
-from pgkd.cli import main
-from pgkd.export import export_model
-from pgkd.inference import OnnxPredictor, load_predictor
+from pgkd.commands.cli import main
+from pgkd.serving.export import export_model
+from pgkd.serving.inference import OnnxPredictor, load_predictor
 from pgkd.students.loading import load_student
+from tests.predict.tiny_students import TICKETS, read_samples
 
 HELD = [s.text for s in read_samples(TICKETS / "test.jsonl")]
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tiny_students import build_students
+
+from tests.predict.tiny_students import build_students
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,12 @@ import math
 from pathlib import Path
 
 import pytest
-from tiny_students import TICKETS
 
-from pgkd.cli import main
+from pgkd.commands.cli import main
+from pgkd.commands.dryrun import dry_run
 from pgkd.config import config_from_mapping
-from pgkd.dryrun import dry_run
 from pgkd.progress import Progress
+from tests.predict.tiny_students import TICKETS
 
 
 def config(students: dict[str, Path], model: str) -> dict[str, object]:

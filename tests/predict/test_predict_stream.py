@@ -13,12 +13,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tiny_students import TICKETS, read_samples
 
-from pgkd.cli import main
-from pgkd.inference import load_predictor
-from pgkd.predict import PredictOptions, predict_file, predict_records
+from pgkd.commands.cli import main
+from pgkd.serving.inference import load_predictor
+from pgkd.serving.predict import PredictOptions, predict_file, predict_records
 from pgkd.students.loading import load_student
+from tests.predict.tiny_students import TICKETS, read_samples
 
 HELD = read_samples(TICKETS / "test.jsonl")
 TEXTS = [s.text for s in HELD]

@@ -22,8 +22,8 @@ def read_samples(path: Path) -> list[Sample]:
 
 def build_students(root: Path) -> dict[str, Path]:
     """``{"transformer": dir, "frozen": dir}``, built under ``root`` unless already there."""
-    from pgkd.students.finetune import TransformerStudent
     from pgkd.students.frozen import FrozenEncoderStudent
+    from pgkd.students.transformer import TransformerStudent
 
     dirs = {"transformer": root / "transformer", "frozen": root / "frozen"}
     if all((d / "pgkd_student.json").is_file() for d in dirs.values()):

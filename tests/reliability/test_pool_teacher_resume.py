@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from resume_kit import QUIET, Crash, pool_config
 
 from pgkd.hookspecs import hookimpl
 from pgkd.runner import resume, run
 from pgkd.types import StepContext
+from tests.reliability.resume_kit import QUIET, Crash, pool_config
 
 
 class CrashInStep:

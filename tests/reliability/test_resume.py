@@ -49,7 +49,7 @@ def env(log: Path) -> dict[str, str]:
 
 def pgkd(*args: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pgkd.cli", *args, "--quiet"],
+        [sys.executable, "-m", "pgkd.commands.cli", *args, "--quiet"],
         env=env(log),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -134,7 +134,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(
 def test_resume_refuses_a_changed_config_naming_the_keys(
     tickets: dict[str, Path], tmp_path: Path
 ) -> None:
-    from pgkd.cli import main
+    from pgkd.commands.cli import main
 
     config = write_config(tmp_path, tickets, delay=0.0)
     run = tmp_path / "run"

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from resume_kit import QUIET, Crash, pool_config
 
 from pgkd.config import config_from_mapping
 from pgkd.errors import PluginError
 from pgkd.hookspecs import hookimpl
 from pgkd.runner import resume, run
 from pgkd.types import StepContext, StepRecord
+from tests.reliability.resume_kit import QUIET, Crash, pool_config
 
 
 class StepCounter:

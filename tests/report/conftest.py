@@ -3,7 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_run import write_run
+
+from tests.report.fake_run import write_run
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgkd.cli import _parser, main
+from pgkd.commands.cli import _parser, main
 
 COMMANDS = ("run", "resume", "report", "predict", "export", "compare", "plugins")
 

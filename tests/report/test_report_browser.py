@@ -13,9 +13,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from fake_run import EVIL, write_run
 
 from pgkd.report import write_report
+from tests.report.fake_run import EVIL, write_run
 
 CHROMIUM = Path(os.environ.get("PGKD_CHROMIUM", "/usr/bin/chromium"))
 pytestmark = pytest.mark.skipif(

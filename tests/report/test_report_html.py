@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from fake_run import EVIL, write_run
 
-from pgkd.cli import main
+from pgkd.commands.cli import main
 from pgkd.errors import RunDirError
 from pgkd.report import confusion_record, load_run, render_report, write_report
 from pgkd.types import ClassScore, Evaluation
+from tests.report.fake_run import EVIL, write_run
 
 
 def test_writes_one_self_contained_page(run_dir: Path) -> None:

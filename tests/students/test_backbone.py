@@ -19,8 +19,8 @@ from pgkd.students.backbone import (
     resolve_backbone,
 )
 from pgkd.students.base import Student, StudentSettings
-from pgkd.students.finetune import TransformerStudent
 from pgkd.students.frozen import FrozenEncoderStudent
+from pgkd.students.transformer import TransformerStudent
 from pgkd.types import Sample
 
 

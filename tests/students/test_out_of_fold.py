@@ -20,9 +20,10 @@ from pgkd.students.base import StudentSettings
 from pgkd.students.folds import stratified_folds
 from pgkd.students.frozen import FrozenEncoderStudent
 from pgkd.tasks.classification import ClassificationTask
+from pgkd.testing import shared_datasets
 from pgkd.types import Evaluation, Prediction, Sample, StepContext
 
-HUFFPOST = Path("/work/shared/datasets/huffpost/train.jsonl.gz")
+HUFFPOST = shared_datasets() / "huffpost" / "train.jsonl.gz"
 ToySamples = Callable[[int, int], list[Sample]]
 
 

@@ -14,9 +14,9 @@ from pgkd.hookspecs import hookimpl
 from pgkd.plugins import build_registry
 from pgkd.students import registry
 from pgkd.students.base import StudentSettings
-from pgkd.students.finetune import TransformerStudent
 from pgkd.students.frozen import FrozenEncoderStudent
 from pgkd.students.loading import MARKER, load_student
+from pgkd.students.transformer import TransformerStudent
 
 
 class CustomFrozen(FrozenEncoderStudent):

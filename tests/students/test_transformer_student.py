@@ -12,9 +12,9 @@ import torch
 
 from pgkd.errors import RunDirError
 from pgkd.students.base import StudentSettings
-from pgkd.students.finetune import TransformerStudent
 from pgkd.students.loading import MARKER, load_student
 from pgkd.students.training import bucketed_batches
+from pgkd.students.transformer import TransformerStudent
 from pgkd.types import Sample
 
 LABELS = ("sports", "finance", "weather")

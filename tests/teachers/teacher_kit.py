@@ -9,15 +9,15 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from loopback import LoopbackServer
 
+from pgkd.fill.backoff import Backoff
+from pgkd.fill.pool import Generation, TeacherPool
+from pgkd.fill.usage import Usage
 from pgkd.tasks.classification import ClassificationTask
-from pgkd.teachers.backoff import Backoff
 from pgkd.teachers.base import Teacher, TeacherSettings
-from pgkd.teachers.pool import Generation, TeacherPool
 from pgkd.teachers.registry import BUILTIN_TEACHERS
-from pgkd.teachers.usage import Usage
 from pgkd.types import Prompt
+from tests.teachers.loopback import LoopbackServer
 
 T = TypeVar("T")
 

@@ -12,16 +12,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-import teacher_kit as kit
-from loopback import LoopbackServer
 from sklearn.metrics import f1_score
 
-from pgkd.cli import main
+from pgkd.commands.cli import main
 from pgkd.config import config_from_mapping, dump_toml
-from pgkd.inference import load_predictor
 from pgkd.progress import Progress
 from pgkd.runner import run
+from pgkd.serving.inference import load_predictor
 from pgkd.testing import tiny_bert_backbone
+from tests.teachers import teacher_kit as kit
+from tests.teachers.loopback import LoopbackServer
 
 
 @pytest.fixture(autouse=True)

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import teacher_kit as kit
-from loopback import LoopbackServer
 
+from pgkd.fill.cache import ResponseCache
+from pgkd.fill.pool import Generation, TeacherPool
 from pgkd.store import JsonlLog, read_jsonl
-from pgkd.teachers.cache import ResponseCache
-from pgkd.teachers.pool import Generation, TeacherPool
 from pgkd.types import CallPlan, Evaluation, Prompt, StepContext
+from tests.teachers import teacher_kit as kit
+from tests.teachers.loopback import LoopbackServer
 
 
 @pytest.fixture(autouse=True)

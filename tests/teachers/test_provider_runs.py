@@ -8,12 +8,12 @@ import logging
 from pathlib import Path
 
 import pytest
-import teacher_kit as kit
-from loopback import LoopbackServer
 
 from pgkd.config import config_from_mapping
 from pgkd.progress import Progress
 from pgkd.runner import run
+from tests.teachers import teacher_kit as kit
+from tests.teachers.loopback import LoopbackServer
 
 
 @pytest.fixture(autouse=True)

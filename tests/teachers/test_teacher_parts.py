@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 
 from pgkd.errors import BudgetExceeded, ConfigError
+from pgkd.fill.backoff import Backoff
+from pgkd.fill.cache import ResponseCache, request_key
+from pgkd.fill.call import attempt_seed
+from pgkd.fill.pricing import Price, lookup, price_for
+from pgkd.fill.ratelimit import RateLimit
+from pgkd.fill.slots import RequestSlots
+from pgkd.fill.usage import Usage
 from pgkd.tasks.classification import ClassificationTask
 from pgkd.teachers.answer import MalformedAnswer, object_schema, parse_answer, to_candidates
-from pgkd.teachers.backoff import Backoff
 from pgkd.teachers.base import TeacherReply, TeacherRequest, TeacherSettings
-from pgkd.teachers.cache import ResponseCache, request_key
-from pgkd.teachers.call import attempt_seed
 from pgkd.teachers.failures import retry_after
-from pgkd.teachers.pricing import Price, lookup, price_for
-from pgkd.teachers.ratelimit import RateLimit
 from pgkd.teachers.secrets import REDACTED, redact
-from pgkd.teachers.slots import RequestSlots
-from pgkd.teachers.usage import Usage
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import teacher_kit as kit
-from loopback import LoopbackServer
 
 from pgkd.errors import BudgetExceeded
+from pgkd.fill.cache import ResponseCache
+from pgkd.fill.pool import TeacherFailed
 from pgkd.store import JsonlLog, read_jsonl
 from pgkd.tasks.classification import ClassificationTask
-from pgkd.teachers.cache import ResponseCache
-from pgkd.teachers.pool import TeacherFailed
+from tests.teachers import teacher_kit as kit
+from tests.teachers.loopback import LoopbackServer
 
 
 @pytest.fixture(autouse=True)

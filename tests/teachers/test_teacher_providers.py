@@ -12,17 +12,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import teacher_kit as kit
-from loopback import LoopbackServer
 
 from pgkd.errors import ConfigError
+from pgkd.fill.pricing import lookup
 from pgkd.store import JsonlLog, read_jsonl
 from pgkd.tasks.classification import ClassificationTask
 from pgkd.teachers.anthropic_teacher import AnthropicTeacher
 from pgkd.teachers.base import TeacherRequest, TeacherSettings
 from pgkd.teachers.bedrock_teacher import BedrockTeacher
 from pgkd.teachers.openai_teacher import OpenAITeacher
-from pgkd.teachers.pricing import lookup
+from tests.teachers import teacher_kit as kit
+from tests.teachers.loopback import LoopbackServer
 
 FAULT_MIX = [
     "429",

@@ -8,12 +8,12 @@ import logging
 from pathlib import Path
 
 import pytest
-import teacher_kit as kit
-from loopback import LoopbackServer
 
+from pgkd.fill.cache import ResponseCache
+from pgkd.fill.pool import TeacherFailed
 from pgkd.store import JsonlLog
-from pgkd.teachers.cache import ResponseCache
-from pgkd.teachers.pool import TeacherFailed
+from tests.teachers import teacher_kit as kit
+from tests.teachers.loopback import LoopbackServer
 
 MARKER = "SECRET123"  # part of every planted credential
 

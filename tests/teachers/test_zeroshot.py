@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from pgkd.commands.zeroshot import NO_LABEL, label_schema, parse_label, zero_shot_classify
 from pgkd.teachers.base import (
     Teacher,
     TeacherError,
@@ -16,7 +17,6 @@ from pgkd.teachers.base import (
     TeacherSettings,
     TransientTeacherError,
 )
-from pgkd.zeroshot import NO_LABEL, label_schema, parse_label, zero_shot_classify
 
 LABELS = ["billing", "outage", "feature request"]
 

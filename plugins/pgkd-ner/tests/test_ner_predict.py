@@ -12,10 +12,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from pgkd.cli import main
+from pgkd.commands.cli import main
 from pgkd.data import load_samples, stratified_split
-from pgkd.inference import RecordPredictor, load_predictor
-from pgkd.predict import PredictOptions, predict_records
+from pgkd.serving.inference import RecordPredictor, load_predictor
+from pgkd.serving.predict import PredictOptions, predict_records
 from pgkd.students.base import StudentSettings
 
 from pgkd_ner.task import NerTask

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from pgkd import hookimpl
-from pgkd.cli import main
+from pgkd.commands.cli import main
 from pgkd.config import Config, config_from_mapping
 from pgkd.data import prepare_splits
 from pgkd.progress import Progress
