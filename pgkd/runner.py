@@ -40,6 +40,7 @@ from pgkd.store import (
 from pgkd.students.base import Student, StudentSettings
 from pgkd.students.history_predictions import choose_kind, describe, predict_history
 from pgkd.teachers.base import Teacher, TeacherSettings
+from pgkd.teachers.simulation_protocol import SimulationProvider
 from pgkd.types import Candidate, Prompt, Sample
 
 CONFIG_FILE = "config.toml"
@@ -436,7 +437,8 @@ async def execute(
     if resume:
         recover_dir(run_dir.path / BEST_DIR)
         _restore(run_dir, task, state)
-        teacher.restore(_teacher_answers(run_dir))
+        if isinstance(teacher, SimulationProvider):
+            teacher.restore(_teacher_answers(run_dir))
     progress.begin(config, splits)
     try:
         state = await loop.run(state)

@@ -77,7 +77,7 @@ PRICES: dict[str, Price] = {
 }
 
 #: Providers that run on this machine and cost nothing per token.
-FREE_PROVIDERS = frozenset({"local", "pool"})
+FREE_PROVIDERS = frozenset({"local", "simulation", "pool"})
 
 # What may follow a table id in a real model id: a date or version, "-latest", ":rev", "@date".
 _VERSION_TAIL = re.compile(r"(-\d.*|-latest|[:@].*)?")

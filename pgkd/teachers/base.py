@@ -10,9 +10,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from pgkd.errors import ConfigError
+from pgkd.types import PromptContents
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,9 @@ class TeacherSettings:
 @dataclass(frozen=True, slots=True)
 class TeacherRequest:
     """One call to a teacher. ``schema`` is the JSON schema of a valid answer (providers with a
-    schema or JSON mode should pass it on). ``context`` is the step's :class:`StepContext`, for
-    teachers that answer from it (the simulation teacher); real LLMs ignore it."""
+    schema or JSON mode should pass it on). ``contents`` is what the prompt shows, as data
+    (:class:`~pgkd.types.PromptContents`, when the prompt builder recorded it): providers send
+    ``system`` and ``user`` and may ignore it."""
 
     system: str
     user: str
@@ -51,7 +53,7 @@ class TeacherRequest:
     seed: int
     temperature: float
     max_tokens: int
-    context: Any = None
+    contents: PromptContents | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +91,10 @@ class TransientTeacherError(TeacherError):
 
 class Teacher(abc.ABC):
     """A provider's model. Subclasses implement :meth:`complete`; they must be safe to call
-    concurrently from one event loop."""
+    concurrently from one event loop. A SIMULATION provider also implements the optional
+    :class:`~pgkd.teachers.simulation_protocol.SimulationProvider` protocol."""
 
     provider: str = ""
-    #: True for a teacher that hands out prepared samples instead of asking a model (the
-    #: SIMULATION pool): it can fill a batch but cannot label a text it is shown.
-    simulation: ClassVar[bool] = False
 
     def __init__(self, settings: TeacherSettings) -> None:
         self.settings = settings
@@ -107,13 +107,6 @@ class Teacher(abc.ABC):
     async def complete(self, request: TeacherRequest) -> TeacherReply:
         """Send one request; raise :class:`TransientTeacherError` for retryable failures and
         :class:`TeacherError` for permanent ones."""
-
-    def restore(self, answers: Sequence[str]) -> None:  # noqa: B027 - optional, see below
-        """Called once when a run resumes, with the raw text of every answer this run's teacher
-        sent (journaled replies, not cache hits), in the order they arrived. A teacher whose
-        answers depend on what it answered before (the simulation pool, which never hands a
-        sample out twice) rebuilds that state here, so a resumed run answers as an
-        uninterrupted one would. An LLM holds no such state: the default does nothing."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional for teachers that hold nothing
         """Release connections or models."""
