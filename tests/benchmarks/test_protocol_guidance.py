@@ -85,3 +85,21 @@ def test_paired_stats_give_the_t_interval() -> None:
     assert mean - low == pytest.approx(high - mean)
     assert tables.paired_cell([0.01, 0.03, 0.02]) == "+2.00 ± 0.58 [-0.48, +4.48], 3/3 ahead"
     assert tables.paired_cell([0.01]) == "+1.00, 1/1 ahead"
+
+
+def test_published_comparisons_are_restated_with_standard_errors(tmp_path: Path) -> None:
+    from benchmarks import restate_paired
+
+    source = tmp_path / "RESULTS.md"
+    source.write_text(
+        "## Protocol: x\n\npgkd − uniform (paired by seed): accuracy -0.71 ± 0.70, macro-F1 "
+        "-0.52 ± 0.62; pgkd ahead on 0/5 seeds.\n\n## Budget\n\n### huffpost\n\n- budget − "
+        "guided: best student accuracy +0.98 ± 0.44 (ahead on 5/5 seeds), macro-F1 +1.13 ± "
+        "0.40 (ahead on 5/5); @ step 7 accuracy -0.11 ± 0.57\n"
+    )
+    body = restate_paired.main(["--source", str(source), "--results", str(source)])
+    assert "| Protocol: x | pgkd − uniform | 5 | -0.71 ± 0.31 [-1.58, +0.16] |" in body
+    assert "| Budget / huffpost | budget − guided | 5 | +0.98 ± 0.20 [+0.43, +1.53] * |" in body
+    # Re-running reads the old lines, not its own section: the same table.
+    again = restate_paired.main(["--source", str(source)])
+    assert again.split("\n\n")[1] == body.split("\n\n")[1]
