@@ -83,6 +83,7 @@ from benchmarks.tables import (  # noqa: E402
     markdown_table,
     mean_std,
     paired_cell,
+    paired_stats,
     signed,
     write_section,
 )
@@ -736,11 +737,21 @@ def render(
 ) -> list[tuple[str, str]]:
     """(title, body) of each RESULTS.md section that the ``touched`` rows belong to, built from
     every row of those groups in ``rows`` (so a partial re-run keeps the whole table)."""
-    keys = {group_key(row) for row in touched}
+    runs = [row for row in rows if row["variant"] not in NOT_PGKD]
+    keys = {group_key(row) for row in touched if row["variant"] not in NOT_PGKD}
+    # A baseline without a teacher (SetFit) joins every table of its data set and draw,
+    # whatever the writer and noise.
+    bases = {group_key(row)[:6] for row in touched if row["variant"] in NOT_PGKD}
+    keys |= {group_key(row) for row in runs if group_key(row)[:6] in bases}
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
-    for row in sorted(rows, key=order):
+    for row in sorted(runs, key=order):
         if group_key(row) in keys:
             groups[group_key(row)].append(row)
+    for key, group in groups.items():
+        group.extend(
+            row for row in sorted(rows, key=order)
+            if row["variant"] in NOT_PGKD and group_key(row)[:6] == key[:6]
+        )  # fmt: skip
     sections = []
     for group in groups.values():
         body = "\n\n".join([provenance(group), protocol_table(group), notes(group)])
@@ -757,6 +768,91 @@ def render(
             body = "\n\n".join([provenance(setting), sizes_table(setting), notes(setting)])
             sections.append((title, body))
     return sections
+
+
+def guidance_sections(rows: Sequence[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
+    """Issue 13's summary, for each train size: the frozen runs with the imitating SIMULATION
+    writer, each arm against unguided generation at equal spend, paired by seed, per data set
+    and averaged over the data sets, at each label-noise level; accuracy and macro-F1."""
+    sizes = sorted({row["train_size"] for row in rows})
+    return [section for size in sizes for section in _guidance_sections(rows, out, size)]
+
+
+def _guidance_sections(
+    rows: Sequence[dict[str, Any]], out: Path, size: int
+) -> list[tuple[str, str]]:
+    picked = [
+        row
+        for row in sorted(rows, key=order)
+        if row["train_size"] == size
+        and row["student"] == "frozen"
+        and not row["loop_test_fraction"]
+        and (row.get("writer") == "imitate" or row["variant"] in NOT_PGKD)
+    ]
+    runs = [row for row in picked if row["variant"] not in NOT_PGKD]
+    if not runs:
+        return []
+    datasets = list(dict.fromkeys(row["dataset"] for row in runs))
+    levels = sorted({float(row["label_noise"] or 0.0) for row in runs})
+    command = f"`{command_line('protocol.py', ['--render-only', '--out', str(out)])}`"
+    sections = []
+    for key, name in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+        blocks = [command]
+        for noise in levels:
+            by_arm: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
+                lambda: defaultdict(list)
+            )
+            for row in picked:
+                if row["variant"] in NOT_PGKD or float(row["label_noise"] or 0.0) == noise:
+                    by_arm[row["variant"]][row["dataset"]].append(row)
+            if "unguided" not in by_arm:
+                continue
+            table = []
+            for arm, per_dataset in by_arm.items():
+                if arm == "unguided":
+                    continue
+                cells, means, ses = [], [], []
+                for dataset in datasets:
+                    mine = per_dataset.get(dataset, [])
+                    diffs, _ = paired(mine, by_arm["unguided"][dataset], key)
+                    cells.append(paired_cell(diffs))
+                    if len(diffs) > 1:
+                        mean, se, _, _ = paired_stats(diffs)
+                        means.append(mean)
+                        ses.append(se)
+                table.append([arm, *cells, averaged(means, ses, len(datasets))])
+            m0 = [
+                paired_cell(gains(by_arm["pgkd"].get(dataset, []), "test", key), ahead=False)
+                for dataset in datasets
+            ]
+            table.append(["pgkd − model_0 (best student)", *m0, ""])
+            header = ["arm − unguided", *datasets, "mean over data sets"]
+            blocks.append(f"Label noise {noise:g}:\n\n" + markdown_table(header, table))
+        blocks.append(
+            "Paired by seed on the test split, in points: mean ± standard error [95% interval], "
+            "seeds ahead. The mean over data sets averages the data sets' means (only data sets "
+            "with two or more seeds); its standard error is √(Σ SE²) / D and its interval "
+            "± 1.96 SE. SIMULATION teacher with the imitating writer; `unguided` writes random "
+            "rows at the same noise and spend; `setfit` trains no teacher at all (its pair "
+            "budget is in the per-data-set notes). The per-data-set sections hold the arms' "
+            "scores, the equal-spend (`@ step k`) comparisons and the seeds run."
+        )
+        sections.append(
+            (f"Issue 13 protocol summary, {size} labelled rows: arms against unguided "
+             f"generation, {name} (SIMULATION teacher)", "\n\n".join(blocks))
+        )  # fmt: skip
+    return sections
+
+
+def averaged(means: Sequence[float], ses: Sequence[float], datasets: int) -> str:
+    """The mean of per-data-set paired means with its standard error and a normal 95% interval
+    (in points), and how many data sets it covers."""
+    if not means:
+        return "–"
+    mean = statistics.fmean(means) * 100
+    se = (sum(x * x for x in ses) ** 0.5) / len(ses) * 100
+    cover = f" ({len(means)} of {datasets})" if len(means) < datasets else ""
+    return f"{mean:+.2f} ± {se:.2f} [{mean - 1.96 * se:+.2f}, {mean + 1.96 * se:+.2f}]{cover}"
 
 
 def test_cells(rows: Sequence[dict[str, Any]], which: str) -> list[str]:
@@ -781,6 +877,9 @@ def summary_sections(
         and row["student"] == "frozen"
         and row["teacher"].startswith("SIMULATION")
         and not row["loop_test_fraction"]
+        and (row.get("writer") or "random") == "random"
+        and not row.get("label_noise")
+        and row["variant"] not in NOT_PGKD
     ]
     if not picked:
         return []
@@ -881,7 +980,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     rows = latest_rows(results) if args.render_only else run_protocol(args)
     sections = render(rows, latest_rows(results))
     if args.render_only:
-        sections = summary_sections(rows, args.out) + sections
+        sections = guidance_sections(rows, args.out) + summary_sections(rows, args.out) + sections
     for title, body in sections:
         print(f"\n## {title}\n\n{body}")
         if args.results:

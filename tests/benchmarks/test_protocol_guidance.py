@@ -103,3 +103,21 @@ def test_published_comparisons_are_restated_with_standard_errors(tmp_path: Path)
     # Re-running reads the old lines, not its own section: the same table.
     again = restate_paired.main(["--source", str(source)])
     assert again.split("\n\n")[1] == body.split("\n\n")[1]
+
+
+def test_render_only_summarises_each_arm_against_unguided(
+    guidance_run: dict[str, Any], tmp_path: Path
+) -> None:
+    results = tmp_path / "RESULTS.md"
+    protocol.main(["--render-only", "--out", str(guidance_run["out"]), "--results", str(results)])
+    text = results.read_text()
+    title = "## Issue 13 protocol summary, 100 labelled rows: arms against unguided generation, "
+    title += "accuracy"
+    summary = text.split(title)[1].split("\n## ")[0]
+    assert "Label noise 0:" in summary and "Label noise 0.3:" in summary
+    assert "| arm − unguided | yahoo_answers | mean over data sets |" in summary
+    assert "| pgkd | " in summary and "| pgkd − model_0 (best student) | " in summary
+    # Two seeds: every cell has a standard error and an interval.
+    assert summary.count(" [") >= 2 * 4
+    # The old protocol's summary tables keep only the old writer's rows.
+    assert "## Protocol summary: paper Table 2 layout" not in text
