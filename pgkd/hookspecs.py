@@ -17,16 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     from pgkd.fill.pool import Generation, TeacherPool
+    from pgkd.plugins import TeacherFactory
+    from pgkd.students.base import StudentClass
+    from pgkd.tasks.base import TaskFactory
     from pgkd.types import (
         CallPlan,
         Candidate,
         Example,
+        JsonValue,
         Prompt,
         Rejection,
         StepContext,
@@ -39,33 +43,36 @@ hookimpl = pluggy.HookimplMarker("pgkd")
 
 
 @hookspec
-def register_teachers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+def register_teachers(register: Callable[[str, TeacherFactory], None]) -> None:
     """Register teacher providers. Fires once, when the plugin manager is built.
 
-    Call ``register(provider, factory)`` for each provider; ``factory(settings: TeacherSettings)``
-    returns a :class:`pgkd.teachers.base.Teacher`. ``provider`` is the part before the colon
-    in ``[teacher] model = "provider:model"``. All collected; a later registration of the same
+    Call ``register(provider, factory)`` for each provider; ``factory(settings:
+    TeacherSettings)`` returns a :class:`pgkd.Teacher` (a ``Teacher`` subclass is such a
+    factory). ``provider`` is the part before the colon in ``[teacher] model =
+    "provider:model"``. All collected; a later registration of the same
     name replaces an earlier one, so a user's plugin can replace a built-in provider.
     """
 
 
 @hookspec
-def register_students(register: Callable[[str, Callable[..., Any]], None]) -> None:
+def register_students(register: Callable[[str, StudentClass], None]) -> None:
     """Register student kinds. Fires once, when the plugin manager is built.
 
-    Call ``register(kind, student_class)``; ``student_class(settings, labels, seed)`` builds a
-    :class:`pgkd.students.base.Student` and ``student_class.load(directory)`` reads one back.
+    Call ``register(kind, student_class)`` with a :class:`pgkd.StudentClass`:
+    ``student_class(settings, labels, seed)`` builds a :class:`pgkd.Student` and
+    ``student_class.load(directory)`` reads one back (a ``Student`` subclass is one;
+    :class:`pgkd.LazyStudentClass` imports it on first use).
     ``kind`` is ``[student] kind``. All collected; later registrations replace earlier ones.
     """
 
 
 @hookspec
-def register_tasks(register: Callable[[str, Callable[..., Any]], None]) -> None:
+def register_tasks(register: Callable[[str, TaskFactory], None]) -> None:
     """Register tasks (what a sample is, how it is scored). Fires once.
 
     Call ``register(name, task_factory)``; ``task_factory()`` returns an object implementing
-    :class:`pgkd.tasks.base.Task`. ``name`` is ``[task] name``. All collected; later
-    registrations replace earlier ones.
+    :class:`pgkd.Task` (a class implementing it is such a factory). ``name`` is ``[task]
+    name``. All collected; later registrations replace earlier ones.
     """
 
 
@@ -171,6 +178,6 @@ def on_step_end(context: StepContext, record: StepRecord) -> StepVerdict | None:
 
 
 @hookspec
-def on_run_end(run_dir: Path, summary: Mapping[str, Any]) -> None:
+def on_run_end(run_dir: Path, summary: Mapping[str, JsonValue]) -> None:
     """Fires once when a run finished (or stopped early) and ``summary.json`` was written.
     All collected; return values are ignored."""

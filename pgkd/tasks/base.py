@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, TypeAlias
 
 from pgkd.students.base import Student
-from pgkd.types import Evaluation, Prediction, Sample
+from pgkd.types import Evaluation, JsonValue, Prediction, Sample
 
 
 class Task(Protocol):
@@ -20,12 +20,12 @@ class Task(Protocol):
     #: extraction task may do with one entity type).
     min_labels: int
 
-    def parse_record(self, record: Mapping[str, Any], *, origin: str, step: int) -> Sample:
+    def parse_record(self, record: Mapping[str, JsonValue], *, origin: str, step: int) -> Sample:
         """Turn one JSON/CSV record into a sample; raise ``ValueError`` with a one-line reason
         (naming the fields found) when it does not fit the task's schema."""
         ...
 
-    def to_record(self, sample: Sample) -> dict[str, Any]:
+    def to_record(self, sample: Sample) -> dict[str, JsonValue]:
         """The inverse of :meth:`parse_record`: the JSON form written to disk and shown to
         teachers."""
         ...
@@ -42,7 +42,7 @@ class Task(Protocol):
         """The key a stratified split groups by."""
         ...
 
-    def answer_schema(self, n_samples: int, labels: Sequence[str]) -> dict[str, Any]:
+    def answer_schema(self, n_samples: int, labels: Sequence[str]) -> dict[str, JsonValue]:
         """JSON schema of a teacher answer holding ``n_samples`` samples."""
         ...
 
@@ -51,3 +51,8 @@ class Task(Protocol):
     ) -> tuple[Evaluation, list[Prediction]]:
         """Score ``student`` on ``samples``: aggregate numbers plus one prediction per sample."""
         ...
+
+
+#: What ``register_tasks`` registers for a task name: called with no arguments, it returns
+#: the task (a class implementing :class:`Task` is one).
+TaskFactory: TypeAlias = Callable[[], Task]

@@ -133,8 +133,11 @@ def test_mentions_are_resolved_and_missing_ones_rejected(
     bad = [e for e in events if any(x["text"] == "Atlantis" for x in e["record"]["entities"])]
     assert bad and not any(e["accepted"] for e in bad)
     for event in bad:
-        (reason,) = event["reasons"]
-        assert reason.startswith("unparsable: entities[") and "'Atlantis' does not occur" in reason
+        (rejection,) = event["rejections"]
+        assert rejection["reason"] == "unparsable"
+        assert rejection["detail"].startswith("entities[")
+        assert "'Atlantis' does not occur" in rejection["detail"]
+        assert event["reasons"] == [f"unparsable: {rejection['detail']}"]
     # The pool keeps asking until each step has its 16 parsed sentences; all are new and valid.
     accepted = [e for e in events if e["accepted"]]
     assert len(events) - len(bad) == len(accepted) == summary["samples"]["accepted"] == 32
