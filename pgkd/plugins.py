@@ -17,15 +17,15 @@ import pluggy
 
 from pgkd import hookspecs
 from pgkd.errors import PluginError
+from pgkd.teachers.base import Teacher, TeacherSettings
 
 if TYPE_CHECKING:
     from pgkd.students.base import StudentClass
     from pgkd.tasks.base import TaskFactory
-    from pgkd.teachers.base import Teacher, TeacherSettings
 
 #: What ``register_teachers`` registers for a provider: called with the ``[teacher]``
 #: settings, it returns the teacher (a :class:`~pgkd.teachers.base.Teacher` subclass is one).
-TeacherFactory: TypeAlias = "Callable[[TeacherSettings], Teacher]"
+TeacherFactory: TypeAlias = Callable[[TeacherSettings], Teacher]
 
 _Registered = TypeVar("_Registered")
 
