@@ -81,7 +81,7 @@ if TYPE_CHECKING:
     from pgkd.students.loading import write_marker as write_student_marker
     from pgkd.students.registry import LazyStudentClass
     from pgkd.students.training import ModelBatch
-    from pgkd.tasks.base import Task, TaskFactory
+    from pgkd.tasks.base import OutOfFoldTask, Task, TaskFactory
     from pgkd.tasks.classification import ClassificationTask
 
 __version__ = "0.1.0"
@@ -96,6 +96,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Generation": ("pgkd.fill.pool", "Generation"),
     "LazyStudentClass": ("pgkd.students.registry", "LazyStudentClass"),
     "ModelBatch": ("pgkd.students.training", "ModelBatch"),
+    "OutOfFoldTask": ("pgkd.tasks.base", "OutOfFoldTask"),
     "ProgressCallback": ("pgkd.students.base", "ProgressCallback"),
     "RecordPredictor": ("pgkd.serving.inference", "RecordPredictor"),
     "STUDENT_MARKER": ("pgkd.students.loading", "MARKER"),
@@ -158,6 +159,7 @@ __all__ = [
     "LeakageError",
     "ModelBatch",
     "NoHeldOut",
+    "OutOfFoldTask",
     "PgkdError",
     "PluginError",
     "Prediction",

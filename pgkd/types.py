@@ -18,12 +18,11 @@ if TYPE_CHECKING:
 JsonValue: TypeAlias = Any
 
 #: What a task predicts for one text, and so what ``Sample.target`` and ``Prediction.target``
-#: hold. It is defined by the task, not by pgkd: a class name (``str``) for the built-in
-#: classification task, a tuple of entity spans for the NER plugin's, whatever a new task
-#: needs. Only the task that made a target reads it (the loop and the built-ins only compare
-#: targets or print them), so it stays ``Any`` rather than a union pgkd would have to
-#: widen for every task.
-Target: TypeAlias = Any
+#: hold. The task defines it, not pgkd: a class name (``str``) for the built-in classification
+#: task, a tuple of entity spans for the NER plugin's, whatever a new task needs. pgkd itself
+#: only compares targets or prints them, so it is typed ``object``: the task that made a target
+#: narrows it (``isinstance``) where it reads it, and no code can assume one task's type.
+Target: TypeAlias = object
 
 
 @dataclass(frozen=True, slots=True)

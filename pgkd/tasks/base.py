@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, TypeGuard
 
 from pgkd.students.base import Student
 from pgkd.types import Evaluation, JsonValue, Prediction, Sample
 
 
 class Task(Protocol):
-    """What the loop needs of a task. A task may also offer ``out_of_fold_predictions(student,
-    samples, labels, *, folds, seed) -> list[Prediction] | None``: predictions on the training
-    history made by models that did not train on each sample (see ``[kd] train_predictions``);
-    without it the history is scored in sample with :meth:`evaluate`."""
+    """What the loop needs of a task. A task may also be an :class:`OutOfFoldTask`: one that
+    predicts its training history out of fold (see ``[kd] train_predictions``); without that
+    the history is scored in sample with :meth:`evaluate`."""
 
     name: str
     #: The fewest distinct labels a training set must have (a classifier needs two; an
@@ -51,6 +50,28 @@ class Task(Protocol):
     ) -> tuple[Evaluation, list[Prediction]]:
         """Score ``student`` on ``samples``: aggregate numbers plus one prediction per sample."""
         ...
+
+
+class OutOfFoldTask(Task, Protocol):
+    """A task that can score its training history out of fold."""
+
+    def out_of_fold_predictions(
+        self,
+        student: Student,
+        samples: Sequence[Sample],
+        labels: Sequence[str],
+        *,
+        folds: int,
+        seed: int,
+    ) -> list[Prediction] | None:
+        """One prediction per sample of ``samples`` (the history ``student`` was fitted on),
+        each made by a model that did not train on it; ``None`` when ``student`` cannot."""
+        ...
+
+
+def offers_out_of_fold(task: Task) -> TypeGuard[OutOfFoldTask]:
+    """True when ``task`` offers ``out_of_fold_predictions``."""
+    return callable(getattr(task, "out_of_fold_predictions", None))
 
 
 #: What ``register_tasks`` registers for a task name: called with no arguments, it returns
