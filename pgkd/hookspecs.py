@@ -93,7 +93,7 @@ def select_examples(context: StepContext) -> Mapping[str, Sequence[Example]] | N
     """Fires once per KD step to pick training examples for the prompt.
 
     ``context.history`` and ``context.train_predictions`` are aligned; return named lists of
-    :class:`~pgkd.types.Example` (e.g. ``{"hard_negatives": [...]}``) or ``None``. All
+    :class:`~pgkd.Example` (e.g. ``{"hard_negatives": [...]}``) or ``None``. All
     collected: merged into ``context.examples``; a user's plugin replaces a built-in's list of
     the same name.
     """
@@ -104,7 +104,7 @@ def build_prompt(context: StepContext, n_samples: int) -> Prompt | None:
     """Fires once per KD step to write the teacher prompt asking for ``n_samples`` new samples
     per call, from ``context.report`` and ``context.examples``.
 
-    Return a :class:`~pgkd.types.Prompt`. First non-None wins. The loop checks every prompt
+    Return a :class:`~pgkd.Prompt`. First non-None wins. The loop checks every prompt
     for validation/test text before any teacher sees it.
     """
 
@@ -117,7 +117,7 @@ def generate(
 
     ``pool`` wraps the configured teacher with concurrency, retries, caching, accounting and
     the journal; ``pool.fill(prompt, n_samples, context=context)`` is the built-in behaviour.
-    Return an awaitable of :class:`~pgkd.fill.pool.Generation` (the loop awaits it), or
+    Return an awaitable of :class:`~pgkd.Generation` (the loop awaits it), or
     ``None`` to decline. First non-None wins.
     """
 
@@ -137,8 +137,8 @@ def prepare_call(
     answers that fell short; ``n_samples`` is what the call would ask for
     (``[teacher] samples_per_call``).
 
-    Return ``None`` to send ``prompt`` unchanged, a :class:`~pgkd.types.Prompt` to send
-    instead, or a :class:`~pgkd.types.CallPlan` to also set how many samples the call asks for
+    Return ``None`` to send ``prompt`` unchanged, a :class:`~pgkd.Prompt` to send
+    instead, or a :class:`~pgkd.CallPlan` to also set how many samples the call asks for
     (the answer schema and the pool's count of samples on the way follow it). A plan of 0
     samples sends nothing and ends the fill's planning: no new call is issued and the fill
     returns what the calls already issued bring (possibly fewer than the batch).
@@ -160,7 +160,7 @@ def validate_samples(
 ) -> Sequence[Rejection] | None:
     """Fires once per KD step on the batch the teacher produced, before anything is accepted.
 
-    Return :class:`~pgkd.types.Rejection` objects for the candidates (by index) that must not
+    Return :class:`~pgkd.Rejection` objects for the candidates (by index) that must not
     be trained on, or ``None``. All collected: a candidate is accepted only if no plugin
     rejects it; every reason is journaled. Candidates whose ``sample`` is ``None`` did not parse
     and are rejected by the loop itself.
@@ -171,7 +171,7 @@ def validate_samples(
 def on_step_end(context: StepContext, record: StepRecord) -> StepVerdict | None:
     """Fires after the new student of a step was trained and evaluated.
 
-    Return a :class:`~pgkd.types.StepVerdict`: ``is_best`` marks the new student as the best so
+    Return a :class:`~pgkd.StepVerdict`: ``is_best`` marks the new student as the best so
     far (its checkpoint is kept), ``stop`` ends the loop. All collected: any ``stop`` stops; the
     new student is best if any plugin says so, or if no plugin gives an opinion.
     """

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import pluggy
 
@@ -54,11 +54,11 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
 REQUIRED = frozenset({"classification", "students", "teachers"})
 
 
-def load_object(ref: str) -> Any:
+def load_object(ref: str) -> object:
     """Import ``"package.module"`` or ``"package.module:Attribute"``; a class is instantiated."""
     module_name, _, attr = ref.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: object = importlib.import_module(module_name)
     except ImportError as exc:
         raise PluginError(
             f"plugin {ref!r}: cannot import {module_name!r} ({exc}); "

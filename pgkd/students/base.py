@@ -6,12 +6,12 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from pgkd.types import Sample
+from pgkd.types import JsonValue, Sample
 
 #: Called by long work with (done, total, description); the CLI turns it into a progress bar.
 ProgressCallback = Callable[[int, int, str], None]
@@ -29,7 +29,7 @@ class StudentSettings:
     epochs: int = 30
     patience: int = 5
     threads: int | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, JsonValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
