@@ -196,12 +196,10 @@ class Loop:
             history_size=len(state.history),
             best_loss=min(state.val_losses),
             best_step=state.best_step,
+            teacher_budget_exhausted=generation.budget_exhausted,
         )
         verdict = combine_verdicts(self.pm.hook.on_step_end(context=ctx, record=record))
         run_state = committed_run_state(ctx.run_state)
-        if generation.budget_exhausted:
-            reason = "teacher budget exhausted (max_cost_usd / max_calls)"
-            verdict = StepVerdict(is_best=verdict.is_best, stop=True, reason=reason)
         if verdict.is_best:
             state.best_step = step
             self.recorder.save_best(step, trained)

@@ -22,7 +22,8 @@ How a fill ends:
 - the budget ran out (:class:`~pgkd.errors.BudgetExceeded` before a request): no new calls,
   the calls in flight finish (they are paid for), and the fill returns what it has with
   ``budget_exhausted=True``; with nothing in hand it raises :class:`BudgetExceeded`, which ends
-  the run cleanly with the best student so far;
+  the run cleanly with the best student so far. Every later fill of the pool is refused with
+  :class:`BudgetExceeded` before any request, so a run cannot go past an exhausted budget;
 - the teacher failed for good (bad key, unknown model: a permanent :class:`TeacherError`), or
   more calls ran out of retries/re-asks than ``max_abandoned_calls``: :class:`TeacherFailed`.
 """
@@ -206,6 +207,9 @@ class TeacherPool:
         self.max_abandoned_calls = max_abandoned_calls
         #: Plans each call of a fill that has a step context (see :class:`CallPreparer`).
         self.prepare_call = prepare_call
+        #: Why a fill ran out of budget; every later fill is refused with it, so a run stops
+        #: at an exhausted budget even when no plugin stops it.
+        self.budget_exhausted: BudgetExceeded | None = None
         self._rng = random.Random(seed)
 
     async def fill(
@@ -218,6 +222,8 @@ class TeacherPool:
     ) -> Generation:
         """Ask the teacher for ``n_samples`` samples (``step`` defaults to ``context.step``)."""
         step = step if step is not None else (context.step if context is not None else 0)
+        if self.budget_exhausted is not None:
+            raise BudgetExceeded(str(self.budget_exhausted))
         started = time.perf_counter()
         before = self.usage.totals()
         tally = _Tally(requested=n_samples)
@@ -229,6 +235,7 @@ class TeacherPool:
             await self.writer.drain()
         if tally.failure is not None:
             raise tally.failure
+        self.budget_exhausted = tally.budget
         if tally.budget is not None and tally.accepted == 0:
             raise tally.budget
         delta = self.usage.totals().minus(before)
