@@ -37,7 +37,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from pgkd.errors import BudgetExceeded, PgkdError
@@ -112,6 +112,11 @@ class Generation:
     @property
     def complete(self) -> bool:
         return self.parsed >= self.requested
+
+    def accounting(self) -> dict[str, Any]:
+        """What the fill cost and how it went: every field but the samples (a step's
+        ``generation`` in ``metrics.jsonl``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "candidates"}
 
 
 @dataclass(slots=True)
