@@ -22,8 +22,7 @@ How a fill ends:
 - the budget ran out (:class:`~pgkd.errors.BudgetExceeded` before a request): no new calls,
   the calls in flight finish (they are paid for), and the fill returns what it has with
   ``budget_exhausted=True``; with nothing in hand it raises :class:`BudgetExceeded`, which ends
-  the run cleanly with the best student so far. Every later fill of the pool is refused with
-  :class:`BudgetExceeded` before any request, so a run cannot go past an exhausted budget;
+  the run cleanly with the best student so far;
 - the teacher failed for good (bad key, unknown model: a permanent :class:`TeacherError`), or
   more calls ran out of retries/re-asks than ``max_abandoned_calls``: :class:`TeacherFailed`.
 """
@@ -225,7 +224,11 @@ class TeacherPool:
         context: StepContext | None = None,
         step: int | None = None,
     ) -> Generation:
-        """Ask the teacher for ``n_samples`` samples (``step`` defaults to ``context.step``)."""
+        """Ask the teacher for ``n_samples`` samples (``step`` defaults to ``context.step``).
+
+        Once a fill ran out of budget, every later fill of the pool is refused with
+        :class:`BudgetExceeded` before any request, so a run cannot go past an exhausted
+        budget even when no plugin stops it."""
         step = step if step is not None else (context.step if context is not None else 0)
         if self.budget_exhausted is not None:
             raise BudgetExceeded(str(self.budget_exhausted))
