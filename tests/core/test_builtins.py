@@ -143,16 +143,14 @@ def test_early_stopping_picks_lowest_loss_and_waits_patience() -> None:
 
 
 def test_early_stopping_stops_on_an_exhausted_teacher_budget() -> None:
-    ctx = context(*history(), patience=2)
+    ctx = context(*history(), patience=2)  # one loss so far: the newest student is the best
+    record = StepRecord(1, ctx.validation, None, 0, 0, 0, 0.0, 0)
     spent = StepRecord(1, ctx.validation, None, 0, 0, 0, 0.0, 0, teacher_budget_exhausted=True)
     stopper = EarlyStopping()
-    ctx.state["val_losses"] = [1.0, 0.8]
+    assert not stopper.on_step_end(ctx, record).stop
     verdict = stopper.on_step_end(ctx, spent)
-    assert verdict.stop and verdict.is_best is True  # the last student is still kept
+    assert verdict.stop and verdict.is_best is True  # the patience rule still picks the best
     assert verdict.reason == "teacher budget exhausted (max_cost_usd / max_calls)"
-    ctx.state["val_losses"] = [1.0, 0.8, 0.9, 0.85]
-    verdict = stopper.on_step_end(ctx, spent)
-    assert verdict.stop and verdict.is_best is False and "budget" in verdict.reason
 
 
 def test_auto_max_chars_follows_the_longest_user_text_never_a_teacher_one() -> None:
