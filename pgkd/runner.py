@@ -73,6 +73,9 @@ async def execute(
     extra_plugins: Sequence[object] = (),
     entry_points_enabled: bool = True,
 ) -> dict[str, Any]:
+    """Build the run (:func:`pgkd.build.build_run`), run its loop, then write ``summary.json``
+    and ``report.html`` and fire ``on_run_end``; returns the summary. A coroutine, so code
+    that already runs an event loop can await it."""
     built = build_run(
         config,
         run_dir,
