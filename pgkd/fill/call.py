@@ -4,7 +4,7 @@ Two retry layers, each the only owner of its errors:
 
 - re-asks (outer): an answer that is not JSON, not a list / ``{"samples": [...]}``, empty, or
   without a single record that fits the task's schema
-  (:class:`~pgkd.teachers.answer.MalformedAnswer`) is asked again, with a new seed and a note
+  (:class:`~pgkd.fill.answer.MalformedAnswer`) is asked again, with a new seed and a note
   saying what was wrong, at most ``max_reasks`` times;
 - transport retries (inner): :class:`TransientTeacherError` (429, 5xx, timeouts, dropped
   connections) is retried with the same request after a :class:`~pgkd.fill.backoff.Backoff`
@@ -37,13 +37,13 @@ from typing import Any
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_none
 
+from pgkd.fill.answer import MalformedAnswer, parse_answer, to_candidates
 from pgkd.fill.backoff import Backoff, RetryWait
 from pgkd.fill.cache import ResponseCache, request_key
 from pgkd.fill.ratelimit import RateLimit
 from pgkd.fill.slots import RequestSlots
 from pgkd.fill.usage import Usage
 from pgkd.fill.writer import ReplyWriter
-from pgkd.teachers.answer import MalformedAnswer, parse_answer, to_candidates
 from pgkd.teachers.base import (
     Teacher,
     TeacherError,

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pgkd.errors import BudgetExceeded, PgkdError
+from pgkd.fill.answer import MalformedAnswer
 from pgkd.fill.backoff import Backoff
 from pgkd.fill.cache import ResponseCache
 from pgkd.fill.call import CallLimits, CallOutcome, CallRunner, call_id
@@ -48,7 +49,6 @@ from pgkd.fill.ratelimit import RateLimit
 from pgkd.fill.usage import Usage
 from pgkd.fill.writer import ReplyWriter
 from pgkd.store import JsonlLog
-from pgkd.teachers.answer import MalformedAnswer
 from pgkd.teachers.base import Teacher, TeacherError, TeacherRequest, TransientTeacherError
 from pgkd.types import CallPlan, Candidate, Prompt, StepContext
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import anthropic
 import orjson
 
-from pgkd.teachers.answer import TOOL_DESCRIPTION, TOOL_NAME, object_schema
+from pgkd.teachers.answer_format import TOOL_DESCRIPTION, TOOL_NAME, object_schema
 from pgkd.teachers.base import (
     TeacherReply,
     TeacherRequest,

@@ -31,7 +31,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from pgkd.teachers.answer import TOOL_DESCRIPTION, TOOL_NAME, object_schema
+from pgkd.teachers.answer_format import TOOL_DESCRIPTION, TOOL_NAME, object_schema
 from pgkd.teachers.base import (
     Teacher,
     TeacherError,

@@ -33,7 +33,7 @@ import openai
 import orjson
 
 from pgkd.errors import ConfigError
-from pgkd.teachers.answer import object_schema
+from pgkd.teachers.answer_format import object_schema
 from pgkd.teachers.base import (
     TeacherReply,
     TeacherRequest,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pgkd.errors import BudgetExceeded, ConfigError
+from pgkd.fill.answer import MalformedAnswer, parse_answer, to_candidates
 from pgkd.fill.backoff import Backoff
 from pgkd.fill.cache import ResponseCache, request_key
 from pgkd.fill.call import attempt_seed
@@ -21,7 +22,7 @@ from pgkd.fill.ratelimit import RateLimit
 from pgkd.fill.slots import RequestSlots
 from pgkd.fill.usage import Usage
 from pgkd.tasks.classification import ClassificationTask
-from pgkd.teachers.answer import MalformedAnswer, object_schema, parse_answer, to_candidates
+from pgkd.teachers.answer_format import object_schema
 from pgkd.teachers.base import TeacherReply, TeacherRequest, TeacherSettings
 from pgkd.teachers.failures import retry_after
 from pgkd.teachers.secrets import REDACTED, redact
