@@ -95,7 +95,7 @@ def compare_run(
             f"{model}: a SIMULATION teacher hands out prepared samples and cannot label a text; "
             "compare against an LLM with --teacher provider:model (and --base-url)"
         )
-    usage = Usage(price=price_for(teacher.settings))
+    usage = Usage(price=price_for(teacher.settings, type(teacher)))
     concurrency = config.teacher.concurrency
     started = time.perf_counter()
     predicted = asyncio.run(_teacher_labels(teacher, drawn, concurrency, seed, usage))

@@ -186,7 +186,7 @@ class TeacherPool:
         )
         self.usage.max_calls = max_calls if max_calls is not None else self.usage.max_calls
         if self.usage.price is None:
-            self.usage.price = price_for(teacher.settings)
+            self.usage.price = price_for(teacher.settings, type(teacher))
         self.usage.check_priced(teacher.name)
         self.limits = CallLimits(
             max_retries=max_retries,

@@ -17,7 +17,7 @@ endpoint.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import anthropic
 import orjson
@@ -29,22 +29,30 @@ from pgkd.teachers.base import (
     TeacherSettings,
     TransientTeacherError,
 )
+from pgkd.teachers.options import SdkOptions
 from pgkd.teachers.sdk_teacher import SdkTeacher
 from pgkd.teachers.secrets import api_key
 
-JSON_MODES = ("tool", "output_config", "none")
+
+class AnthropicOptions(SdkOptions):
+    """``[teacher] options`` of ``anthropic:`` teachers (see the module docstring)."""
+
+    json_mode: Literal["tool", "output_config", "none"] = "tool"
 
 
 class AnthropicTeacher(SdkTeacher):
     provider = "anthropic"
+    Options: ClassVar[type[AnthropicOptions]] = AnthropicOptions
+    options: AnthropicOptions
+    price_provider: ClassVar[str | None] = "anthropic"
     sdk: ClassVar[Any] = anthropic
     sdk_error = anthropic.AnthropicError
     endpoint = "/v1/messages"
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
-        self.json_mode = settings.option_choice("json_mode", JSON_MODES, "tool")
-        self._key = api_key(settings, None)
+        self.json_mode = self.options.json_mode
+        self._key = api_key(self.options.api_key_env, None)
         self._sdk()  # now, not mid-fill (see pgkd.teachers.sdk_teacher)
 
     def new_client(self, **common: Any) -> Any:

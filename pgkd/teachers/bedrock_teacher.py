@@ -7,9 +7,11 @@ call) and the event loop never waits on it; botocore's connection pool
 with :mod:`pgkd.teachers.anthropic_teacher`: the answer schema is the tool's input schema.
 
 Credentials come from boto3's own chain (environment, ``~/.aws``, SSO, instance roles).
-``[teacher] options``: ``region`` (else ``AWS_REGION`` / the profile's region / us-east-1),
-``profile`` (a named profile), ``endpoint_url`` (or ``[teacher] base_url``; e.g. a VPC
-endpoint), ``json_mode`` (``"tool"``, the default, or ``"none"``), ``concurrency``.
+``[teacher] options`` (:class:`BedrockOptions`): ``region`` (else ``AWS_REGION`` / the profile's
+region / us-east-1), ``profile`` (a named profile), ``endpoint_url`` (or ``[teacher] base_url``;
+e.g. a VPC endpoint), ``json_mode`` (``"tool"``, the default, or ``"none"``), and the price
+override (:mod:`pgkd.teachers.options`). List prices are the ``aws`` entries of
+``genai-prices``; cross-region profiles (``us.anthropic....``) are priced as their model.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import boto3
 import orjson
@@ -41,10 +43,9 @@ from pgkd.teachers.base import (
     TransientTeacherError,
 )
 from pgkd.teachers.failures import http_failure, retry_after
-from pgkd.teachers.http_client import connections
+from pgkd.teachers.options import StrictOptions
 from pgkd.teachers.secrets import one_line
 
-JSON_MODES = ("tool", "none")
 DEFAULT_REGION = "us-east-1"
 TRANSIENT_CODES = frozenset(
     {
@@ -58,13 +59,25 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+class BedrockOptions(StrictOptions):
+    """``[teacher] options`` of ``bedrock:`` teachers (see the module docstring)."""
+
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    json_mode: Literal["tool", "none"] = "tool"
+
+
 class BedrockTeacher(Teacher):
     provider = "bedrock"
+    Options: ClassVar[type[BedrockOptions]] = BedrockOptions
+    options: BedrockOptions
+    price_provider: ClassVar[str | None] = "aws"
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
-        self.json_mode = settings.option_choice("json_mode", JSON_MODES, "tool")
-        self.connections = connections(settings)
+        self.json_mode = self.options.json_mode
+        self.connections = self.options.concurrency
         self._client: Any = None
         self._threads: ThreadPoolExecutor | None = None
         # Built now, not on the first call: loading botocore's service model takes a few
@@ -73,10 +86,8 @@ class BedrockTeacher(Teacher):
 
     def _sdk(self) -> tuple[Any, ThreadPoolExecutor]:
         if self._client is None or self._threads is None:
-            options = self.settings.options
-            session = boto3.Session(
-                profile_name=options.get("profile"), region_name=options.get("region")
-            )
+            options = self.options
+            session = boto3.Session(profile_name=options.profile, region_name=options.region)
             config = Config(
                 region_name=session.region_name or DEFAULT_REGION,
                 max_pool_connections=self.connections,
@@ -89,7 +100,7 @@ class BedrockTeacher(Teacher):
             )
             self._client = session.client(
                 "bedrock-runtime",
-                endpoint_url=self.settings.base_url or options.get("endpoint_url"),
+                endpoint_url=self.settings.base_url or options.endpoint_url,
                 config=config,
             )
             # A few spare threads: a call the pool timed out keeps its thread until botocore's

@@ -19,6 +19,17 @@ BUILTIN_TEACHERS: dict[str, str] = {
 }
 
 
+def provider_class(provider: str) -> type[Teacher]:
+    """The class of a built-in provider (its module imported now), else the base class, whose
+    class methods (options, price override) serve providers registered by plugins."""
+    ref = BUILTIN_TEACHERS.get(provider)
+    if ref is None:
+        return Teacher
+    module, _, attr = ref.partition(":")
+    cls: type[Teacher] = getattr(load_object(module), attr)
+    return cls
+
+
 def _lazy(ref: str) -> Callable[[TeacherSettings], Teacher]:
     def build(settings: TeacherSettings) -> Teacher:
         module, _, attr = ref.partition(":")

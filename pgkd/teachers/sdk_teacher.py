@@ -22,6 +22,7 @@ import orjson
 from pgkd.teachers.base import Teacher, TeacherReply, TeacherRequest, TeacherSettings
 from pgkd.teachers.failures import sdk_failure
 from pgkd.teachers.http_client import sdk_http_client
+from pgkd.teachers.options import SdkOptions
 
 
 class SdkTeacher(Teacher):
@@ -34,6 +35,8 @@ class SdkTeacher(Teacher):
     sdk_error: ClassVar[type[Exception]]
     #: Where requests are posted, relative to the client's base URL.
     endpoint: ClassVar[str]
+    Options: ClassVar[type[SdkOptions]] = SdkOptions
+    options: SdkOptions
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
@@ -59,7 +62,7 @@ class SdkTeacher(Teacher):
                 base_url=self.settings.base_url,
                 max_retries=0,
                 timeout=self.settings.timeout,
-                http_client=sdk_http_client(self.sdk, self.settings),
+                http_client=sdk_http_client(self.sdk, self.settings, self.options),
             )
         return self._client
 
