@@ -17,9 +17,10 @@ without sending anything.
 Journal events (``"event": "teacher_call"``), one per request sent or reply taken from the
 cache: ``step``, ``call_id`` (``s<step>c<index>``, also on the call's candidates), ``attempt``
 (re-ask number), ``retry`` (transport retry number), ``provider``, ``model``, ``seed``,
-``input_tokens``, ``output_tokens``, ``ok``, ``cached``, ``text`` (the raw answer, empty on
-failure), and ``error`` (one redacted line) or ``cost_usd`` and ``seconds``. Never a key or a
-header.
+``input_tokens``, ``output_tokens``, ``cache_read_tokens``, ``cache_write_tokens`` (the part
+of the input read from / written to the provider's prompt cache), ``ok``, ``cached``, ``text``
+(the raw answer, empty on failure), and ``error`` (one redacted line) or ``cost_usd`` and
+``seconds``. Never a key or a header.
 """
 
 from __future__ import annotations
@@ -251,7 +252,14 @@ class CallRunner:
             if error is cause:
                 raise error
             raise error from cause
-        cost = self.usage.settle(reservation, reply.input_tokens, reply.output_tokens, ok=True)
+        cost = self.usage.settle(
+            reservation,
+            reply.input_tokens,
+            reply.output_tokens,
+            ok=True,
+            cache_read_tokens=reply.cache_read_tokens,
+            cache_write_tokens=reply.cache_write_tokens,
+        )
         if self.rate_limit is not None:
             self.rate_limit.settle(est_in + est_out, reply.input_tokens + reply.output_tokens)
         self._learn(reply)
@@ -323,6 +331,8 @@ class CallRunner:
             "seed": request.seed,
             "input_tokens": reply.input_tokens if reply else 0,
             "output_tokens": reply.output_tokens if reply else 0,
+            "cache_read_tokens": reply.cache_read_tokens if reply else 0,
+            "cache_write_tokens": reply.cache_write_tokens if reply else 0,
             "ok": error is None,
             "cached": cached,
             "text": reply.text if reply else "",

@@ -46,7 +46,7 @@ from pgkd.fill.cache import ResponseCache
 from pgkd.fill.call import CallLimits, CallOutcome, CallRunner, call_id
 from pgkd.fill.pricing import price_for
 from pgkd.fill.ratelimit import RateLimit
-from pgkd.fill.usage import Usage
+from pgkd.fill.usage import Usage, UsageTotals
 from pgkd.fill.writer import ReplyWriter
 from pgkd.store import JsonlLog
 from pgkd.teachers.base import Teacher, TeacherError, TeacherRequest, TransientTeacherError
@@ -78,9 +78,10 @@ class TeacherFailed(PgkdError):
     """The teacher cannot fill the batch: a permanent error, or too many calls gave up."""
 
 
-@dataclass
-class Generation:
-    """What one fill produced, and what it cost (this fill's share of the run's Usage).
+@dataclass(kw_only=True)
+class Generation(UsageTotals):
+    """What one fill produced, and what it cost: the teacher counters of
+    :class:`~pgkd.fill.usage.UsageTotals` hold this fill's share of the run's Usage.
 
     ``candidates`` holds the ``parsed`` candidates (exactly ``requested`` when the batch was
     filled), ordered by call, followed by the records that did not fit the task's schema
@@ -91,14 +92,6 @@ class Generation:
     requested: int = 0
     parsed: int = 0
     unparsable: int = 0
-    calls: int = 0
-    failed_calls: int = 0
-    retries: int = 0
-    reasks: int = 0
-    cached_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
     #: Parsed samples that arrived after the batch was full and were dropped.
     surplus: int = 0
     #: Calls that ran out of retries or re-asks.

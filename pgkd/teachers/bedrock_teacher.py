@@ -190,9 +190,14 @@ def read_reply(data: dict[str, Any]) -> TeacherReply:
     else:
         text = "".join(str(b["text"]) for b in blocks if "text" in b)
     usage = data.get("usage") or {}
+    # inputTokens leaves out the prompt-cache reads and writes; input_tokens counts them all.
+    read = int(usage.get("cacheReadInputTokens") or 0)
+    write = int(usage.get("cacheWriteInputTokens") or 0)
     return TeacherReply(
         text=text,
-        input_tokens=int(usage.get("inputTokens") or 0),
+        input_tokens=int(usage.get("inputTokens") or 0) + read + write,
         output_tokens=int(usage.get("outputTokens") or 0),
         model=str(data.get("modelId") or ""),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
     )

@@ -141,9 +141,12 @@ class OpenAITeacher(SdkTeacher):
             raise TransientTeacherError("openai: the server's reply has no choices")
         message = choices[0].get("message") or {}
         usage = data.get("usage") or {}
+        details = usage.get("prompt_tokens_details") or {}
         return TeacherReply(
             text=str(message.get("content") or ""),
             input_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=int(usage.get("completion_tokens") or 0),
             model=str(data.get("model") or ""),
+            # Part of prompt_tokens, served from OpenAI's automatic prompt cache.
+            cache_read_tokens=int(details.get("cached_tokens") or 0),
         )

@@ -67,11 +67,15 @@ class SdkTeacher(Teacher):
         return self._client
 
     async def complete(self, request: TeacherRequest) -> TeacherReply:
+        return await self.post(self.payload(request))
+
+    async def post(self, body: dict[str, Any]) -> TeacherReply:
+        """Send one request body; its reply, or the classified failure."""
         client = self._sdk()
         try:
             response = await client.post(
                 self.endpoint,
-                content=orjson.dumps(self.payload(request)),
+                content=orjson.dumps(body),
                 cast_to=httpx2.Response,
             )
         except self.sdk_error as exc:

@@ -125,7 +125,9 @@ def test_anthropic_request_shape() -> None:
     assert schema["properties"]["samples"]["items"]["properties"]["label"]["enum"] == list(
         kit.LABELS
     )
-    assert body["system"] == kit.PROMPT.system and body["max_tokens"] == 1024
+    # The first call of a prompt marks it for the prompt cache (tests/teachers/test_prompt_cache).
+    cached = {"type": "text", "text": kit.PROMPT.system, "cache_control": {"type": "ephemeral"}}
+    assert body["system"] == [cached] and body["max_tokens"] == 1024
     assert kit.SECRETS[1] in server.served[0].authorization
 
 
@@ -254,19 +256,19 @@ def test_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     for provider, cls in (("anthropic", AnthropicTeacher), ("bedrock", BedrockTeacher)):
         with pytest.raises(ConfigError, match=r"options.json_mode: Input should be .*got 'xml'"):
             cls(TeacherSettings(provider, "claude", options={"json_mode": "xml"}))
-    with pytest.raises(ConfigError, match="options.json_mode: Input should be 'json_schema'"):
+    with pytest.raises(ConfigError, match=r"options.json_mode: Input should be 'json_schema'"):
         OpenAITeacher(
             TeacherSettings(
                 "openai", "m", base_url="http://127.0.0.1:9/v1", options={"json_mode": "xml"}
             )
         )
-    with pytest.raises(ConfigError, match="options.http_transport: Input should be 'auto'"):
+    with pytest.raises(ConfigError, match=r"options.http_transport: Input should be 'auto'"):
         OpenAITeacher(
             TeacherSettings(
                 "openai", "m", base_url="http://127.0.0.1:9/v1", options={"http_transport": "h3"}
             )
         )
-    with pytest.raises(ConfigError, match="options.concurrency: .*greater than or equal to 1"):
+    with pytest.raises(ConfigError, match=r"options.concurrency: .*greater than or equal to 1"):
         BedrockTeacher(TeacherSettings("bedrock", "m", options={"concurrency": 0}))
     for provider, cls in (("anthropic", AnthropicTeacher), ("bedrock", BedrockTeacher)):
         with pytest.raises(ConfigError, match=r"options.regoin: not an option of the \w+ provider"):
