@@ -86,6 +86,13 @@ class TransientTeacherError(TeacherError):
         self.output_tokens = output_tokens
 
 
+class TeacherUnreachable(TransientTeacherError):
+    """Nothing answered at the teacher's address: the connection was refused, the host is
+    unknown, or it did not accept a connection in time. Retried like any transient failure (a
+    server may be restarting); once the retries run out, the fill fails at once with this
+    message, since every other call would meet the same closed door."""
+
+
 class Teacher(abc.ABC):
     """A provider's model. Subclasses implement :meth:`complete`; they must be safe to call
     concurrently from one event loop.

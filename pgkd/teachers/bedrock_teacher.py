@@ -27,6 +27,8 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
     HTTPClientError,
     NoCredentialsError,
     ReadTimeoutError,
@@ -42,7 +44,7 @@ from pgkd.teachers.base import (
     TeacherSettings,
     TransientTeacherError,
 )
-from pgkd.teachers.failures import http_failure, retry_after
+from pgkd.teachers.failures import connect_failure, http_failure, retry_after, unreachable
 from pgkd.teachers.options import StrictOptions
 from pgkd.teachers.secrets import one_line
 
@@ -168,6 +170,14 @@ def bedrock_failure(exc: Exception) -> TeacherError:
             text = f"bedrock: HTTP {status}: {one_line(message, 200)}"
             return TransientTeacherError(text, retry_after=wait)
         return http_failure("bedrock", status, message, meta.get("HTTPHeaders"))
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        url = str(exc.kwargs.get("endpoint_url", "the Bedrock endpoint"))
+        reason = connect_failure(exc) or (
+            "no connection within the timeout"
+            if isinstance(exc, ConnectTimeoutError)
+            else "connection failed"
+        )
+        return unreachable("bedrock", url, reason)
     if isinstance(exc, ReadTimeoutError):
         return TransientTeacherError("bedrock: request timed out")
     if isinstance(exc, BotoConnectionError | HTTPClientError):

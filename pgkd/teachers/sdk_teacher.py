@@ -79,7 +79,7 @@ class SdkTeacher(Teacher):
                 cast_to=httpx2.Response,
             )
         except self.sdk_error as exc:
-            raise sdk_failure(self.provider, exc, self.sdk) from exc
+            raise sdk_failure(self.provider, exc, self.sdk, str(client.base_url)) from exc
         return self.read_reply(response.content)
 
     async def aclose(self) -> None:
