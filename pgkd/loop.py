@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -94,6 +95,8 @@ class Loop:
     guard: HeldOutGuard
     train_student: Callable[[list[Sample]], Trained]
     recorder: LoopRecorder
+    #: Handed to plugins as ``StepContext.run_dir``.
+    run_dir: Path | None = None
 
     async def _train(self, history: list[Sample]) -> Trained:
         return await asyncio.to_thread(self.train_student, list(history))
@@ -135,6 +138,7 @@ class Loop:
             state={"val_losses": list(state.val_losses)},
             guard=self.guard,
             run_state=orjson.loads(orjson.dumps(state.run_state)),
+            run_dir=self.run_dir,
         )
 
     async def prepare(

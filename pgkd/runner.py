@@ -431,6 +431,7 @@ async def execute(
         guard=guard,
         train_student=train,
         recorder=recorder,
+        run_dir=run_dir.path,
     )
     state = LoopState(history=list(splits.train))
     if resume:
