@@ -27,8 +27,11 @@ from typing import Any
 class Price:
     """USD per million tokens. Cache rates of ``None`` bill those tokens as plain input.
 
-    ``table`` is the ``genai-prices`` entry the rates came from, when they did: costs are then
-    computed by it, so long-context tiers are billed as the provider bills them.
+    ``table`` is the ``genai-prices`` entry of a price with long-context tiers (the rates here
+    are the base tier's): a request with more than ``tier_start`` input tokens is priced by the
+    table's own calculation, so the whole request pays the tier's rate as the provider bills it.
+    Below that the rates here are exact, and cheap to apply (a few microseconds; the table's
+    calculation takes hundreds).
     """
 
     input_per_mtok: float
@@ -36,6 +39,7 @@ class Price:
     cache_read_per_mtok: float | None = None
     cache_write_per_mtok: float | None = None
     table: Any = field(default=None, compare=False, repr=False)
+    tier_start: int | None = field(default=None, compare=False, repr=False)
 
     def cost(
         self,
@@ -45,7 +49,11 @@ class Price:
         cache_write_tokens: int = 0,
     ) -> float:
         """USD for one request; ``input_tokens`` includes the cache reads and writes."""
-        if self.table is not None:
+        if (
+            self.table is not None
+            and self.tier_start is not None
+            and input_tokens > self.tier_start
+        ):
             from genai_prices import Usage
 
             usage = Usage(
@@ -89,13 +97,17 @@ def _lookup(provider: str, model: str) -> Price | None:
     except LookupError:
         return None
     table = info.get_prices(datetime.now(tz=UTC))
-    rates = [
-        _rate(getattr(table, key, None))
+    raw = [
+        getattr(table, key, None)
         for key in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
     ]
+    rates = [_rate(value) for value in raw]
     if rates[0] is None or rates[1] is None:
         return None
-    return Price(rates[0], rates[1], rates[2], rates[3], table=table)
+    starts = [int(tier.start) for value in raw for tier in getattr(value, "tiers", None) or ()]
+    if not starts:
+        return Price(rates[0], rates[1], rates[2], rates[3])
+    return Price(rates[0], rates[1], rates[2], rates[3], table=table, tier_start=min(starts))
 
 
 def _rate(value: Any) -> float | None:

@@ -145,6 +145,22 @@ def test_cache_reads_and_writes_are_billed_at_their_own_rates() -> None:
     assert openai_mini.cost(1000, 0, 1000) == pytest.approx(openai_mini.cost(1000, 0) / 2)
 
 
+def test_long_context_tiers_are_billed_like_the_price_table() -> None:
+    """Above a tier's threshold the whole request pays the tier's rate; below it, the base
+    rates (computed here, without the table) give the table's own figure."""
+    from genai_prices import Usage as TableUsage
+    from genai_prices import calc_price
+
+    price = list_price("anthropic", "claude-sonnet-4-5")
+    assert price is not None and price.tier_start is not None
+    for tokens in (3_000, price.tier_start + 50_000):
+        usage = TableUsage(
+            input_tokens=tokens, output_tokens=500, cache_read_tokens=1000, cache_write_tokens=200
+        )
+        table = calc_price(usage, "claude-sonnet-4-5", provider_id="anthropic")
+        assert price.cost(tokens, 500, 1000, 200) == pytest.approx(float(table.total_price))
+
+
 def test_prices_from_options_override_the_list_price() -> None:
     settings = TeacherSettings("openai", "gpt-4o", options={"price_in": 1, "price_out": "2.5"})
     assert price_for(settings) == Price(1.0, 2.5)
