@@ -30,17 +30,14 @@ def provider_class(provider: str) -> type[Teacher]:
     return cls
 
 
-def _lazy(ref: str) -> Callable[[TeacherSettings], Teacher]:
+def _lazy(provider: str) -> Callable[[TeacherSettings], Teacher]:
     def build(settings: TeacherSettings) -> Teacher:
-        module, _, attr = ref.partition(":")
-        cls = load_object(module)
-        teacher: Teacher = getattr(cls, attr)(settings)
-        return teacher
+        return provider_class(provider)(settings)
 
     return build
 
 
 @hookimpl(trylast=True)
 def register_teachers(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    for provider, ref in BUILTIN_TEACHERS.items():
-        register(provider, _lazy(ref))
+    for provider in BUILTIN_TEACHERS:
+        register(provider, _lazy(provider))
