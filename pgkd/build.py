@@ -410,6 +410,7 @@ def build_run(
         pool=pool,
         train_student=train,
         recorder=recorder,
+        run_dir=run_dir.path,
     )
     state = LoopState(history=list(setup.splits.train))
     if resume:
