@@ -811,7 +811,7 @@ def _guidance_sections(
             for arm, per_dataset in by_arm.items():
                 if arm == "unguided":
                     continue
-                cells, means, ses = [], [], []
+                cells, means, ses, dfs = [], [], [], []
                 for dataset in datasets:
                     mine = per_dataset.get(dataset, [])
                     diffs, _ = paired(mine, by_arm["unguided"][dataset], key)
@@ -820,7 +820,8 @@ def _guidance_sections(
                         mean, se, _, _ = paired_stats(diffs)
                         means.append(mean)
                         ses.append(se)
-                table.append([arm, *cells, averaged(means, ses, len(datasets))])
+                        dfs.append(len(diffs) - 1)
+                table.append([arm, *cells, averaged(means, ses, dfs, len(datasets))])
             m0 = [
                 paired_cell(gains(by_arm["pgkd"].get(dataset, []), "test", key), ahead=False)
                 for dataset in datasets
@@ -832,10 +833,11 @@ def _guidance_sections(
             "Paired by seed on the test split, in points: mean ± standard error [95% interval], "
             "seeds ahead. The mean over data sets averages the data sets' means (only data sets "
             "with two or more seeds); its standard error is √(Σ SE²) / D and its interval "
-            "± 1.96 SE. SIMULATION teacher with the imitating writer; `unguided` writes random "
-            "rows at the same noise and spend; `setfit` trains no teacher at all (its pair "
-            "budget is in the per-data-set notes). The per-data-set sections hold the arms' "
-            "scores, the equal-spend (`@ step k`) comparisons and the seeds run."
+            "± t × SE at the fewest seeds of any data set. SIMULATION teacher with the "
+            "imitating writer; `unguided` writes random rows at the same noise and spend; "
+            "`setfit` trains no teacher at all (its pair budget is in the per-data-set notes). "
+            "The per-data-set sections hold the arms' scores, the equal-spend (`@ step k`) "
+            "comparisons and the seeds run."
         )
         sections.append(
             (f"Issue 13 protocol summary, {size} labelled rows: arms against unguided "
@@ -844,15 +846,21 @@ def _guidance_sections(
     return sections
 
 
-def averaged(means: Sequence[float], ses: Sequence[float], datasets: int) -> str:
-    """The mean of per-data-set paired means with its standard error and a normal 95% interval
-    (in points), and how many data sets it covers."""
+def averaged(
+    means: Sequence[float], ses: Sequence[float], dfs: Sequence[int], datasets: int
+) -> str:
+    """The mean of per-data-set paired means with its standard error and a 95% interval (in
+    points; Student's t at the fewest degrees of freedom of any data set, so few seeds widen
+    it), and how many data sets it covers."""
     if not means:
         return "–"
+    from scipy.stats import t
+
     mean = statistics.fmean(means) * 100
     se = (sum(x * x for x in ses) ** 0.5) / len(ses) * 100
+    half = float(t.ppf(0.975, min(dfs))) * se
     cover = f" ({len(means)} of {datasets})" if len(means) < datasets else ""
-    return f"{mean:+.2f} ± {se:.2f} [{mean - 1.96 * se:+.2f}, {mean + 1.96 * se:+.2f}]{cover}"
+    return f"{mean:+.2f} ± {se:.2f} [{mean - half:+.2f}, {mean + half:+.2f}]{cover}"
 
 
 def test_cells(rows: Sequence[dict[str, Any]], which: str) -> list[str]:

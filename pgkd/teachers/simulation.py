@@ -29,7 +29,7 @@ Each call answers ``request.n_samples`` samples as ``[{"text": ..., "label": ...
 ``request.schema`` is an object with a single array property, the list is wrapped in it). Every
 draw is seeded by ``request.seed``. Token counts are estimated as characters / 4.
 
-``[teacher] options`` (:class:`SimulationOptions`):
+``[teacher] options`` (:class:`SimulationOptions`; unknown keys are refused):
 
 ``strategy`` (default ``"guided"``): which classes, see
     :mod:`pgkd.teachers.simulation_classes`: ``"uniform"`` (rows at random, classes in the
@@ -54,12 +54,12 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from pgkd.errors import ConfigError
 from pgkd.teachers.base import Teacher, TeacherError, TeacherReply, TeacherRequest, TeacherSettings
+from pgkd.teachers.options import StrictOptions
 from pgkd.teachers.simulation_classes import guided_weights, parse_counts, total_variation
 from pgkd.teachers.simulation_texts import Imitation, TextSpace, noisy_label, text_space
 from pgkd.types import PromptContents
@@ -77,10 +77,8 @@ PROVIDERS = ("simulation", "pool")
 WRITERS = ("random", "imitate")
 
 
-class SimulationOptions(BaseModel):
+class SimulationOptions(StrictOptions):
     """``[teacher] options`` of the SIMULATION teacher (see the module docstring)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     strategy: Literal["uniform", "guided", "request"] = "guided"
     floor: float = Field(0.2, ge=0, le=1)
@@ -90,28 +88,12 @@ class SimulationOptions(BaseModel):
     writer: Literal["random", "imitate"] = "random"
     nearest: int = Field(10, ge=1)
     label_noise: float = Field(0.0, ge=0, le=1)
-    #: Set by pgkd for every provider (the pool's concurrency): not an option of this one.
-    concurrency: int | None = None
 
     @model_validator(mode="after")
     def _shares(self) -> SimulationOptions:
         if self.floor + self.error_share > 1:
             raise ValueError("floor + error_share must be at most 1")
         return self
-
-    @classmethod
-    def parse(cls, options: Mapping[str, Any]) -> SimulationOptions:
-        """The options, or a :class:`ConfigError` naming the key and the fix."""
-        try:
-            return cls.model_validate(dict(options))
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            key = ".".join(str(part) for part in error["loc"])
-            where = f"options.{key} = {error['input']!r}" if key else "options"
-            known = ", ".join(name for name in cls.model_fields if name != "concurrency")
-            raise ConfigError(
-                f"[teacher] {where}: {error['msg']} (the SIMULATION teacher's options: {known})"
-            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +138,14 @@ class SimulationTeacher(Teacher):
     """SIMULATION: answers each request with real, unseen labelled samples from a pool file."""
 
     provider = "simulation"
+    Options: ClassVar[type[SimulationOptions]] = SimulationOptions
+    options: SimulationOptions
+    #: It asks no model: its tokens cost nothing.
+    free: ClassVar[bool] = True
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
         self.path = Path(_pool_file(settings.model)).expanduser()
-        self.options = SimulationOptions.parse(settings.options)
         self.strategy = self.options.strategy
         #: Unused samples by label.
         self.remaining: dict[str, _ClassRows] = {}

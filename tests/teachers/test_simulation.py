@@ -9,13 +9,16 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from pgkd.builtin.validation_report import render_report
+from pgkd.config import Config, KDConfig
 from pgkd.errors import ConfigError
 from pgkd.plugins import build_plugin_manager, build_registry
+from pgkd.tasks.classification import ClassificationTask
 from pgkd.teachers.base import TeacherError, TeacherRequest, TeacherSettings
 from pgkd.teachers.simulation import SimulationTeacher
 from pgkd.teachers.simulation_classes import guided_weights, parse_counts, total_variation
@@ -249,12 +252,12 @@ def context_with(f1: Mapping[str, float]) -> StepContext:
     validation = validation_with(f1)
     return StepContext(
         step=1,
-        task=None,
+        task=ClassificationTask(),
         labels=tuple(f1),
         history=[],
         train_predictions=[],
         validation=validation,
-        settings=None,
+        settings=cast(Config, SimpleNamespace(kd=KDConfig())),
         seed=0,
     )
 
@@ -317,13 +320,13 @@ def test_pool_file_errors_name_the_file_and_line(tmp_path: Path) -> None:
     bad.write_text('{"text": "fine", "label": "a"}\n{"text": "no label"}\n')
     with pytest.raises(TeacherError, match=r"bad\.jsonl:2: needs .*found keys: text"):
         teacher_for(bad)
-    with pytest.raises(ConfigError, match=r"options\.strategy = 'smart'"):
+    with pytest.raises(ConfigError, match=r"options\.strategy: .* \(got 'smart'\)"):
         teacher_for(write_pool(tmp_path / "ok.jsonl", per_label=1), strategy="smart")
-    with pytest.raises(ConfigError, match=r"options\.floor = 2: .*less than or equal to 1"):
+    with pytest.raises(ConfigError, match=r"options\.floor: .*less than or equal to 1 \(got 2\)"):
         teacher_for(tmp_path / "ok.jsonl", floor=2)
-    with pytest.raises(ConfigError, match=r"options\.writter = 'imitate': .*options: strategy"):
+    with pytest.raises(ConfigError, match=r"options\.writter: not an option .* label_noise"):
         teacher_for(tmp_path / "ok.jsonl", writter="imitate")
-    with pytest.raises(ConfigError, match=r"floor \+ error_share must be at most 1"):
+    with pytest.raises(ConfigError, match=r"options: floor \+ error_share must be at most 1"):
         teacher_for(tmp_path / "ok.jsonl", floor=0.6, error_share=0.6)
 
 

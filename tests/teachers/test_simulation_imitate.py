@@ -9,10 +9,12 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
+from pgkd.config import Config, KDConfig
 from pgkd.plugins import build_plugin_manager
 from pgkd.tasks.classification import ClassificationTask
 from pgkd.teachers.base import TeacherRequest, TeacherSettings
@@ -195,7 +197,7 @@ def selection_context() -> StepContext:
         history=history,
         train_predictions=predictions,
         validation=Evaluation(1.0, {}, per_class, tuple(TOPICS)),
-        settings=None,
+        settings=cast(Config, SimpleNamespace(kd=KDConfig())),
         seed=0,
     )
 
