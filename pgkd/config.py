@@ -5,14 +5,24 @@ Errors name the file, the key and the fix, in one line.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+)
 
 from pgkd.errors import ConfigError
+from pgkd.sources import HUB_PREFIX, DataSource, describe, source_value
 
 
 class _Section(BaseModel):
@@ -24,9 +34,17 @@ class TaskConfig(_Section):
 
 
 class DataConfig(_Section):
-    train: Path
-    validation: Path | None = None
-    test: Path | None = None
+    """``[data]``: where the labelled rows come from (see :mod:`pgkd.sources` for every kind a
+    key accepts: files, ``save_to_disk`` folders, ``hf:NAME``, and from Python DataFrames,
+    lists of dicts and ``datasets`` data sets) and how they are split."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, arbitrary_types_allowed=True
+    )
+
+    train: DataSource
+    validation: DataSource | None = None
+    test: DataSource | None = None
     text_field: str = "text"
     label_field: str = "label"
     #: Share of train held out for validation when ``validation`` is not given.
@@ -37,6 +55,17 @@ class DataConfig(_Section):
     #: class, so it must not be below the number of classes); 0 means all.
     limit: int = Field(0, ge=0)
     csv_delimiter: str | None = None
+
+    @field_validator("train", "validation", "test", mode="before")
+    @classmethod
+    def _source(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        return source_value(value, str(info.field_name))
+
+    @field_serializer("train", "validation", "test")
+    def _source_text(self, value: DataSource | None) -> str | None:
+        return None if value is None else describe(value)
 
 
 class TeacherConfig(_Section):
@@ -177,14 +206,20 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
     return raw
 
 
-def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+def resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make the ``[data]`` paths of ``raw`` that are relative absolute against ``base``
+    (hub references and in-memory data stay as they are)."""
     data = raw.get("data")
     if not isinstance(data, dict):
         return
     for key in ("train", "validation", "test"):
         value = data.get(key)
-        if isinstance(value, str) and value and not Path(value).is_absolute():
-            data[key] = str((base / value).resolve())
+        if isinstance(value, str) and value.startswith(HUB_PREFIX):
+            continue
+        if isinstance(value, str | os.PathLike) and str(value):
+            path = Path(value)
+            if not path.is_absolute():
+                data[key] = str((base / path).resolve())
 
 
 def _format_error(source: str, exc: ValidationError) -> str:
@@ -237,7 +272,7 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc}); fix the syntax") from None
     raw = apply_overrides(raw, overrides)
-    _resolve_paths(raw, path.parent)
+    resolve_paths(raw, path.parent)
     return config_from_mapping(raw, source=str(path))
 
 

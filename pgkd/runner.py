@@ -6,7 +6,6 @@ Everything a run learns or pays for is written to the run directory before it is
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import shutil
 import time
@@ -18,13 +17,14 @@ from typing import Any
 
 import pluggy
 
-from pgkd.config import Config, config_from_mapping, dump_toml
+from pgkd.config import Config, dump_toml, load_config
 from pgkd.data import Splits, prepare_splits
 from pgkd.errors import ConfigError, PluginError, RunDirError
 from pgkd.fill.cache import ResponseCache
 from pgkd.fill.pool import TeacherPool
 from pgkd.fill.usage import Usage
 from pgkd.guard import HeldOutGuard
+from pgkd.inputs import changed_inputs, fingerprint_inputs, keep_in_memory_rows, relative_to_run
 from pgkd.loop import Loop, LoopState, Trained, call_preparer
 from pgkd.plugins import Registry, build_plugin_manager, build_registry
 from pgkd.progress import Progress
@@ -103,15 +103,6 @@ def make_teacher(config: Config, registry: Registry) -> Teacher:
     return teacher
 
 
-def fingerprint_inputs(config: Config) -> dict[str, str | None]:
-    """SHA-256 of each data file, so a resume can prove it trains on the same data."""
-    out: dict[str, str | None] = {}
-    for key in ("train", "validation", "test"):
-        path = getattr(config.data, key)
-        out[key] = hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
-    return out
-
-
 def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ, e.g. ``["kd.steps (10 -> 5)"]``."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -147,14 +138,19 @@ class RunDirectory:
                     "it, or pass --overwrite to start over"
                 )
 
-    def create(self, config: Config, *, overwrite: bool) -> None:
-        """Create the directory for a new run and write its resolved config."""
+    def create(self, config: Config, *, overwrite: bool) -> Config:
+        """Create the directory for a new run and write its resolved config and the fingerprint
+        of its data; rows given in memory are written into the run first, and the returned
+        config (the one saved) points at them."""
         self.check_new(overwrite=overwrite)
         if self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.config_path, dump_toml(config.to_toml_dict()).encode())
-        atomic_write_json(self.path / INPUTS_FILE, fingerprint_inputs(config))
+        config = config.model_copy(update={"data": keep_in_memory_rows(config.data, self.path)})
+        saved = relative_to_run(config.to_toml_dict(), self.path)
+        atomic_write_bytes(self.config_path, dump_toml(saved).encode())
+        atomic_write_json(self.path / INPUTS_FILE, fingerprint_inputs(config.data))
+        return config
 
     def check_resumable(self, config: Config, changed: Config | None) -> None:
         """Refuse to resume when the config or the data files differ from the run's."""
@@ -167,22 +163,19 @@ class RunDirectory:
                 )
         recorded = self.path / INPUTS_FILE
         if recorded.exists():
-            before = json.loads(recorded.read_text(encoding="utf-8"))
-            now = fingerprint_inputs(config)
-            moved = [key for key in before if before[key] != now.get(key)]
+            moved = changed_inputs(json.loads(recorded.read_text(encoding="utf-8")), config.data)
             if moved:
                 raise RunDirError(
                     f"{self.path}: data changed since the run started ([data] {', '.join(moved)}); "
-                    "restore the original files or start a new run"
+                    "restore the original data or start a new run"
                 )
 
     def load_config(self) -> Config:
-        import tomllib
-
+        """The run's saved config; data paths relative to the run directory (rows it was given
+        in memory) resolve against it."""
         if not self.config_path.exists():
             raise RunDirError(f"{self.path}: no {CONFIG_FILE}; this is not a pgkd run directory")
-        raw = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
-        return config_from_mapping(raw, source=str(self.config_path))
+        return load_config(self.config_path)
 
     def metrics(self) -> list[dict[str, Any]]:
         """Metric lines by step; a step journaled twice (a resume) keeps its last line."""
@@ -398,7 +391,7 @@ async def execute(
     train = make_trainer(config, registry, task, splits, progress, store)
     teacher = make_teacher(config, registry)
     if not resume:
-        run_dir.create(config, overwrite=overwrite)
+        config = run_dir.create(config, overwrite=overwrite)
     recorder = Recorder(run_dir, task, progress)
     usage = Usage()
     cache = ResponseCache(run_dir.path / CACHE_FILE) if config.teacher.cache else None
