@@ -261,6 +261,13 @@ def config_from_mapping(raw: Mapping[str, Any], *, source: str = "config") -> Co
 def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
     """Read, override and validate a TOML config. Relative data paths resolve against the
     config file's folder."""
+    return config_from_mapping(read_config_file(path, overrides), source=str(path))
+
+
+def read_config_file(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """A TOML config's data with ``overrides`` applied and relative data paths made absolute
+    against its folder, not yet validated."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -273,7 +280,7 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
         raise ConfigError(f"{path}: invalid TOML ({exc}); fix the syntax") from None
     raw = apply_overrides(raw, overrides)
     resolve_paths(raw, path.parent)
-    return config_from_mapping(raw, source=str(path))
+    return raw
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:
