@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from pgkd.errors import ConfigError, DataError, PgkdError, RunDirError
 from pgkd.hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
@@ -60,8 +61,12 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ConfigError",
+    "DataError",
     "DistilledStudent",
     "LabelPrediction",
+    "PgkdError",
+    "RunDirError",
     "RunResult",
     "__version__",
     "adistill",
