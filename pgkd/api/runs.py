@@ -5,25 +5,22 @@ teacher calls share the caller's event loop, and training runs in a worker threa
 The plain functions block until the run ends and work anywhere: with no event loop running in
 the calling thread they start one; inside a running loop (a Jupyter cell, an async web
 handler), where ``asyncio.run`` is refused, they run on a fresh loop in a worker thread and
-wait for it.
+wait for it (:mod:`pgkd.api.blocking`).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from pgkd.api.blocking import call_function, run_coroutine
 from pgkd.api.result import RunResult
 from pgkd.api.settings import ConfigInput, build_config
 
 if TYPE_CHECKING:
     from pgkd.config import Config
     from pgkd.progress import Progress
-
-T = TypeVar("T")
 
 
 def make_config(config: ConfigInput = None, /, **settings: Any) -> Config:
@@ -54,9 +51,7 @@ def distill(
     ``progress=False`` prints nothing; ``extra_plugins`` registers plugin objects for this run.
     """
     built = build_config(config, settings, caller="pgkd.distill")
-    return run_blocking(
-        lambda: asyncio.run(_start(built, Path(out), overwrite, progress, extra_plugins))
-    )
+    return run_coroutine(lambda: _start(built, Path(out), overwrite, progress, extra_plugins))
 
 
 async def adistill(
@@ -97,7 +92,7 @@ def resume(
 ) -> RunResult:
     """Continue an interrupted run from its last completed step (a finished run is returned
     as it is). Data or a config that changed since it started are refused."""
-    return run_blocking(lambda: asyncio.run(_continue(Path(run_dir), progress, extra_plugins)))
+    return run_coroutine(lambda: _continue(Path(run_dir), progress, extra_plugins))
 
 
 async def aresume(
@@ -141,7 +136,7 @@ def compare(
     seconds per text, speed-up, the teacher's calls and tokens)."""
     from pgkd.commands.compare import compare_run
 
-    return run_blocking(
+    return call_function(
         lambda: compare_run(
             Path(run_dir),
             split=split,
@@ -169,17 +164,6 @@ def export(
     source = Path(run_dir)
     target = Path(out) if out is not None else source / ("onnx-int8" if quantize else "onnx")
     return export_model(source, target, fmt=format, quantize=quantize).parent
-
-
-def run_blocking(work: Callable[[], T]) -> T:
-    """``work()`` in this thread, or, when an event loop runs in this thread (Jupyter, an
-    async app), in a worker thread, so that work which starts its own loop can."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return work()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgkd-run") as worker:
-        return worker.submit(work).result()
 
 
 def _progress(show: bool) -> Progress:
