@@ -7,7 +7,7 @@ folder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +93,27 @@ class DistilledStudent:
                 }
             )
         return out
+
+    def predict_file(
+        self,
+        source: str | Path,
+        out: str | Path,
+        *,
+        text_field: str = "text",
+        keep: Sequence[str] = (),
+        top_k: int | None = None,
+        include_text: bool = True,
+    ) -> int:
+        """``pgkd predict`` from Python: label every row of ``source`` (JSONL, CSV/TSV or
+        Parquet, of any size: read in chunks) into ``out`` (``.jsonl``, ``.csv`` or
+        ``.parquet``); ``keep`` copies input fields (an id) to the output. Returns the number
+        of rows written."""
+        from pgkd.serving.predict import PredictOptions, predict_records
+
+        options = PredictOptions(
+            text_field=text_field, top_k=top_k, keep=tuple(keep), include_text=include_text
+        )
+        return predict_records(self._predictor, Path(source), Path(out), options)
 
     def _classifier(self) -> Predictor:
         if not self.is_classifier:

@@ -112,6 +112,31 @@ def test_the_result_exposes_summary_metrics_and_a_student_that_predicts(
     assert again.summary == finished.summary and again.metrics == finished.metrics
 
 
+def test_a_student_labels_a_file_as_pgkd_predict_does(
+    finished: pgkd.RunResult, tickets: dict[str, Path], tmp_path: Path
+) -> None:
+    from pgkd.commands.cli import main
+
+    count = finished.student.predict_file(tickets["test"], tmp_path / "api.jsonl", keep=["label"])
+    assert count == 120
+    assert (
+        main(
+            [
+                "predict",
+                str(finished.run_dir),
+                str(tickets["test"]),
+                "--out",
+                str(tmp_path / "cli.jsonl"),
+                "--keep",
+                "label",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert read_rows(tmp_path / "api.jsonl") == read_rows(tmp_path / "cli.jsonl")
+
+
 def test_export_then_load_the_export(finished: pgkd.RunResult, tmp_path: Path) -> None:
     folder = pgkd.export(finished.run_dir, tmp_path / "onnx")
     assert folder == tmp_path / "onnx" and (folder / "model.onnx").is_file()

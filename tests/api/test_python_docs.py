@@ -74,4 +74,5 @@ def test_the_python_docs_run_as_written(tmp_path: Path, monkeypatch: pytest.Monk
     assert namespace["result_hf"].summary["steps_run"] == 1
     assert namespace["awaited"].summary["steps_run"] == 1
     assert (namespace["onnx_folder"] / "model.onnx").is_file()
+    assert namespace["rows"] == 120 and (tmp_path / "runs" / "predictions.jsonl").is_file()
     assert not (tmp_path / "runs" / "never").exists()
