@@ -4,7 +4,7 @@ best student."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ SCORED_SPLITS = ("val", "test", "loop_test")
 SCORES = ("loss", "accuracy", "macro_f1")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RunResult:
     """A finished run, read from its directory.
 
@@ -30,7 +30,7 @@ class RunResult:
 
     run_dir: Path
     summary: dict[str, Any]
-    metrics: list[dict[str, Any]] = field(repr=False)
+    metrics: list[dict[str, Any]]
 
     @classmethod
     def read(cls, run_dir: str | Path) -> RunResult:
@@ -91,3 +91,6 @@ class RunResult:
             if isinstance(scores, dict) and "accuracy" in scores:
                 parts.append(f"{split} acc {scores['accuracy']:.3f}")
         return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"RunResult({self})"

@@ -96,6 +96,7 @@ def test_the_result_exposes_summary_metrics_and_a_student_that_predicts(
     assert scores[0]["val_accuracy"] == finished.summary["model_0"]["val"]["accuracy"]
     assert "test_macro_f1" in scores[0]
     assert str(finished).startswith(f"{finished.run_dir}: 1 steps, best step")
+    assert repr(finished) == f"RunResult({finished})"  # short in a notebook, not the summary
 
     predictions = finished.student.predict(TEXTS)
     reference = load_predictor(finished.best_model)
