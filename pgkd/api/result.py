@@ -11,7 +11,7 @@ from typing import Any
 
 from pgkd.api.student import DistilledStudent, load_student
 from pgkd.errors import RunDirError
-from pgkd.runner import BEST_DIR, SUMMARY_FILE, RunDirectory
+from pgkd.rundir.directory import BEST_DIR, SUMMARY_FILE, RunDirectory
 
 REPORT_FILE = "report.html"
 #: Splits whose scores :meth:`RunResult.scores` flattens, and the scores it keeps of each.

@@ -72,7 +72,8 @@ async def adistill(
 async def _start(
     config: Config, out: Path, overwrite: bool, progress: bool, extra_plugins: Sequence[object]
 ) -> RunResult:
-    from pgkd.runner import RunDirectory, execute
+    from pgkd.rundir.directory import RunDirectory
+    from pgkd.runner import execute
 
     run_dir = RunDirectory(out)
     run_dir.check_new(overwrite=overwrite)
@@ -103,7 +104,8 @@ async def aresume(
 
 
 async def _continue(path: Path, progress: bool, extra_plugins: Sequence[object]) -> RunResult:
-    from pgkd.runner import SUMMARY_FILE, RunDirectory, execute
+    from pgkd.rundir.directory import SUMMARY_FILE, RunDirectory
+    from pgkd.runner import execute
 
     if (path / SUMMARY_FILE).is_file():
         return RunResult.read(path)

@@ -23,8 +23,10 @@ How a fill ends:
   the calls in flight finish (they are paid for), and the fill returns what it has with
   ``budget_exhausted=True``; with nothing in hand it raises :class:`BudgetExceeded`, which ends
   the run cleanly with the best student so far;
-- the teacher failed for good (bad key, unknown model: a permanent :class:`TeacherError`), or
-  more calls ran out of retries/re-asks than ``max_abandoned_calls``: :class:`TeacherFailed`.
+- the teacher failed for good (bad key, unknown model: a permanent :class:`TeacherError`), a
+  call ran out of retries without ever connecting (:class:`TeacherUnreachable`: "cannot connect
+  to URL"), or more calls ran out of retries/re-asks than ``max_abandoned_calls``:
+  :class:`TeacherFailed`.
 """
 
 from __future__ import annotations
@@ -36,20 +38,27 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from pgkd.errors import BudgetExceeded, PgkdError
+from pgkd.fill.answer import MalformedAnswer
 from pgkd.fill.backoff import Backoff
 from pgkd.fill.cache import ResponseCache
-from pgkd.fill.call import CallLimits, CallOutcome, CallRunner, call_id
+from pgkd.fill.call import CallOutcome, CallRunner, call_id
 from pgkd.fill.pricing import price_for
 from pgkd.fill.ratelimit import RateLimit
-from pgkd.fill.usage import Usage
+from pgkd.fill.sender import CallLimits, backstop
+from pgkd.fill.usage import Usage, UsageTotals
 from pgkd.fill.writer import ReplyWriter
 from pgkd.store import JsonlLog
-from pgkd.teachers.answer import MalformedAnswer
-from pgkd.teachers.base import Teacher, TeacherError, TeacherRequest, TransientTeacherError
+from pgkd.teachers.base import (
+    Teacher,
+    TeacherError,
+    TeacherRequest,
+    TeacherUnreachable,
+    TransientTeacherError,
+)
 from pgkd.types import CallPlan, Candidate, Prompt, StepContext
 
 log = logging.getLogger("pgkd.teachers")
@@ -78,9 +87,10 @@ class TeacherFailed(PgkdError):
     """The teacher cannot fill the batch: a permanent error, or too many calls gave up."""
 
 
-@dataclass
-class Generation:
-    """What one fill produced, and what it cost (this fill's share of the run's Usage).
+@dataclass(kw_only=True)
+class Generation(UsageTotals):
+    """What one fill produced, and what it cost: the teacher counters of
+    :class:`~pgkd.fill.usage.UsageTotals` hold this fill's share of the run's Usage.
 
     ``candidates`` holds the ``parsed`` candidates (exactly ``requested`` when the batch was
     filled), ordered by call, followed by the records that did not fit the task's schema
@@ -91,14 +101,6 @@ class Generation:
     requested: int = 0
     parsed: int = 0
     unparsable: int = 0
-    calls: int = 0
-    failed_calls: int = 0
-    retries: int = 0
-    reasks: int = 0
-    cached_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
     #: Parsed samples that arrived after the batch was full and were dropped.
     surplus: int = 0
     #: Calls that ran out of retries or re-asks.
@@ -111,6 +113,11 @@ class Generation:
     @property
     def complete(self) -> bool:
         return self.parsed >= self.requested
+
+    def accounting(self) -> dict[str, Any]:
+        """What the fill cost and how it went: every field but the samples (a step's
+        ``generation`` in ``metrics.jsonl``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "candidates"}
 
 
 @dataclass(slots=True)
@@ -135,13 +142,6 @@ class _Tally:
         ordered = sorted(self.taken, key=lambda item: item[0])
         bad = sorted(self.unparsable, key=lambda item: item[0])
         return [c for _, cs in ordered for c in cs] + [c for _, cs in bad for c in cs]
-
-
-def backstop(teacher: Teacher) -> float:
-    """The pool's own per-request time limit: providers enforce ``settings.timeout`` on the
-    wire (where it covers the request alone, not a first call's client set-up); the pool only
-    catches teachers that hang past it."""
-    return teacher.settings.timeout * 1.25 + 5.0
 
 
 class TeacherPool:
@@ -186,7 +186,7 @@ class TeacherPool:
         )
         self.usage.max_calls = max_calls if max_calls is not None else self.usage.max_calls
         if self.usage.price is None:
-            self.usage.price = price_for(teacher.settings)
+            self.usage.price = price_for(teacher.settings, type(teacher))
         self.usage.check_priced(teacher.name)
         self.limits = CallLimits(
             max_retries=max_retries,
@@ -206,6 +206,9 @@ class TeacherPool:
         self.max_abandoned_calls = max_abandoned_calls
         #: Plans each call of a fill that has a step context (see :class:`CallPreparer`).
         self.prepare_call = prepare_call
+        #: Why a fill ran out of budget; every later fill is refused with it, so a run stops
+        #: at an exhausted budget even when no plugin stops it.
+        self.budget_exhausted: BudgetExceeded | None = None
         self._rng = random.Random(seed)
 
     async def fill(
@@ -216,8 +219,14 @@ class TeacherPool:
         context: StepContext | None = None,
         step: int | None = None,
     ) -> Generation:
-        """Ask the teacher for ``n_samples`` samples (``step`` defaults to ``context.step``)."""
+        """Ask the teacher for ``n_samples`` samples (``step`` defaults to ``context.step``).
+
+        Once a fill ran out of budget, every later fill of the pool is refused with
+        :class:`BudgetExceeded` before any request, so a run cannot go past an exhausted
+        budget even when no plugin stops it."""
         step = step if step is not None else (context.step if context is not None else 0)
+        if self.budget_exhausted is not None:
+            raise BudgetExceeded(str(self.budget_exhausted))
         started = time.perf_counter()
         before = self.usage.totals()
         tally = _Tally(requested=n_samples)
@@ -229,6 +238,7 @@ class TeacherPool:
             await self.writer.drain()
         if tally.failure is not None:
             raise tally.failure
+        self.budget_exhausted = tally.budget
         if tally.budget is not None and tally.accepted == 0:
             raise tally.budget
         delta = self.usage.totals().minus(before)
@@ -349,6 +359,12 @@ class TeacherPool:
             tally.take(task.result())
         elif isinstance(exc, BudgetExceeded):
             tally.budget = tally.budget or exc
+        elif isinstance(exc, TeacherUnreachable):
+            # Out of retries and still no connection: every other call meets the same door.
+            tally.failure = TeacherFailed(
+                f"teacher {self.teacher.name}: {exc}; start the server or fix [teacher] base_url"
+            )
+            tally.failure.__cause__ = exc
         elif isinstance(exc, TransientTeacherError | MalformedAnswer):
             tally.abandoned += 1
             log.warning("%s: a call gave up: %s", self.teacher.name, exc)
