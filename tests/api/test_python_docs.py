@@ -18,12 +18,13 @@ import pgkd
 
 ROOT = Path(__file__).parents[2]
 DOC = ROOT / "docs" / "python.md"
+README = ROOT / "README.md"
 FENCE = re.compile(r"^```python([^\n]*)\n(.*?)^```$", re.M | re.S)
 
 
-def blocks() -> list[tuple[str, str]]:
-    """(info after ``python``, code) of every python block."""
-    return [(info.strip(), code) for info, code in FENCE.findall(DOC.read_text(encoding="utf-8"))]
+def blocks(page: Path = DOC) -> list[tuple[str, str]]:
+    """(info after ``python``, code) of every python block of ``page``."""
+    return [(info.strip(), code) for info, code in FENCE.findall(page.read_text(encoding="utf-8"))]
 
 
 def compiled(code: str, number: int) -> Any:
@@ -50,6 +51,16 @@ def test_blocks_that_are_not_run_say_why_compile_and_name_real_api() -> None:
         assert info == "" or info.startswith("not run: "), info
         compiled(code, number)
         assert pgkd_names(code) <= set(pgkd.__all__), number
+
+
+def test_the_readmes_python_section_compiles_and_names_real_api() -> None:
+    section = README.read_text(encoding="utf-8").split("## Use from Python", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    [(_, code)] = FENCE.findall(section)
+    compiled(code, 0)
+    assert pgkd_names(code) <= set(pgkd.__all__)
+    for name in ("summary", "scores", "student"):
+        assert hasattr(pgkd.RunResult, name) or name in pgkd.RunResult.__dataclass_fields__
 
 
 def test_the_python_docs_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
