@@ -63,6 +63,8 @@ def student_settings(config: Config) -> StudentSettings:
         epochs=s.epochs,
         patience=s.patience,
         threads=s.threads,
+        device=s.device,
+        precision=s.precision,
         options=dict(s.options),
     )
 

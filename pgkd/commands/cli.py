@@ -108,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["int8"],
         help="torch dynamic int8 quantization of a frozen or transformer student (faster on CPU)",
     )
+    predict.add_argument(
+        "--device",
+        default="auto",
+        help="where a torch student runs: auto (the best device torch sees), cpu, cuda, "
+        "cuda:N or mps",
+    )
     predict.add_argument("--quiet", action="store_true", help="no progress output")
 
     export = sub.add_parser(
@@ -244,6 +250,7 @@ def _predict(args: argparse.Namespace) -> int:
         keep=tuple(args.keep),
         include_text=not args.no_text,
         quantize=args.quantize,
+        device=args.device,
         progress=progress.task("predict", unit="rows"),
     )
     try:

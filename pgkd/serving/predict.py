@@ -52,6 +52,8 @@ class PredictOptions:
     keep: Sequence[str] = ()
     include_text: bool = True
     quantize: str | None = None
+    #: Where a torch student runs: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    device: str = "auto"
     #: Called with (rows done, estimated total or None) after every chunk.
     progress: Callable[[int, int | None], None] | None = field(default=None, compare=False)
 
@@ -95,7 +97,9 @@ def predict_file(
 
     options = options or PredictOptions()
     output_format(output_path)  # refuse a bad --out before loading a model
-    predictor = load_predictor(model_dir, quantize=options.quantize, batch_size=options.batch_size)
+    predictor = load_predictor(
+        model_dir, quantize=options.quantize, batch_size=options.batch_size, device=options.device
+    )
     return predict_records(predictor, input_path, output_path, options)
 
 

@@ -16,6 +16,10 @@ valid JSON list unprompted, and almost always do under the grammar.
     prompt with dozens of examples needs more than the default.
 ``n_threads`` (default ``os.cpu_count()``)
     CPU threads for decoding.
+``n_gpu_layers`` (default 0)
+    Layers llama.cpp offloads to a GPU; ``-1`` offloads all of them. It needs a llama-cpp-python
+    built with GPU support (e.g. ``CMAKE_ARGS="-DGGML_CUDA=on" pip install llama-cpp-python``);
+    a CPU-only build ignores it.
 ``seed`` (default 0)
     The seed the model is loaded with; each call also passes ``request.seed``.
 ``repeat_penalty`` (default 1.1)
@@ -109,6 +113,7 @@ class LocalTeacher(Teacher):
         options = settings.options
         self.n_ctx = _int_option(options, "n_ctx", DEFAULT_N_CTX, minimum=256)
         self.n_threads = _int_option(options, "n_threads", os.cpu_count() or 1, minimum=1)
+        self.n_gpu_layers = _int_option(options, "n_gpu_layers", 0, minimum=-1)
         self.seed = _int_option(options, "seed", 0, minimum=0)
         self.repeat_penalty = _float_option(options, "repeat_penalty", 1.1, minimum=1.0)
         self.on_overflow = str(options.get("on_overflow", "truncate"))
@@ -202,6 +207,7 @@ class LocalTeacher(Teacher):
                 model_path=str(self.model_path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads,
+                n_gpu_layers=self.n_gpu_layers,
                 seed=self.seed,
                 verbose=False,
             )
