@@ -58,9 +58,7 @@ class PredictOptions:
     progress: Callable[[int, int | None], None] | None = field(default=None, compare=False)
 
 
-def _chunk_columns(
-    path: Path, rows: list[tuple[int, Record]], options: PredictOptions
-) -> ChunkRows:
+def chunk_columns(path: Path, rows: list[tuple[int, Record]], options: PredictOptions) -> ChunkRows:
     numbers, texts = [], []
     kept: dict[str, list[Any]] = {name: [] for name in options.keep}
     for number, record in rows:
@@ -122,7 +120,7 @@ def predict_records(
     count = 0
     try:
         for rows in chunks(stream_records(input_path, columns=columns), options.chunk_rows):
-            writer.write(predict_chunk(_chunk_columns(input_path, rows, options)))
+            writer.write(predict_chunk(chunk_columns(input_path, rows, options)))
             count += len(rows)
             if options.progress is not None:
                 options.progress(count, total)
