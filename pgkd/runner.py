@@ -38,6 +38,7 @@ from pgkd.store import (
     recover_dir,
 )
 from pgkd.students.base import Student, StudentSettings
+from pgkd.students.device import resolve_device
 from pgkd.students.history_predictions import choose_kind, describe, predict_history
 from pgkd.teachers.base import Teacher, TeacherSettings
 from pgkd.types import Candidate, Prompt, Sample
@@ -275,6 +276,7 @@ def make_trainer(
         known = ", ".join(sorted(registry.students))
         raise ConfigError(f"[student] kind: unknown student {kind!r}; use one of: {known}")
     settings = student_settings(config)
+    resolve_device(settings.device)  # a GPU that is not there fails before the run starts
     if store is not None:
         settings = replace(settings, options={**settings.options, "embedding_store": str(store)})
 

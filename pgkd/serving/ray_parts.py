@@ -5,6 +5,7 @@ and the shard writer. Importing this module imports Ray; only the Ray engine doe
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -57,10 +58,24 @@ class RecordFiles(FileBasedDatasource):
                 ) from None
 
 
+#: Set in each worker before torch loads (unless already set): no busy-waiting OpenMP threads
+#: (they made 2-thread torch many times slower on a shared machine), no tokenizer thread pool,
+#: no hub downloads. Set here rather than in a Ray runtime_env, so Ray's pre-started worker
+#: processes are used instead of new ones.
+WORKER_ENV = {
+    "OMP_WAIT_POLICY": "PASSIVE",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
+
+
 class StudentWorker:
     """One Ray actor: loads the student once, then labels blocks of rows."""
 
     def __init__(self, model: str, options: PredictOptions, fmt: str, threads: int) -> None:
+        for name, value in {**WORKER_ENV, "OMP_NUM_THREADS": str(threads)}.items():
+            os.environ.setdefault(name, value)
         import torch
 
         from pgkd.serving.inference import load_predictor

@@ -33,14 +33,6 @@ from pgkd.serving.predict import PredictOptions
 RAY_EXTRA = "pip install 'pgkd[ray]'"
 #: What ``--engine ray`` writes: one shard per block, in these formats.
 SHARD_FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
-#: Environment of the worker processes: no busy-waiting OpenMP threads (they made 2-thread
-#: torch many times slower on a shared machine), no tokenizer thread pool, no hub downloads.
-WORKER_ENV = {
-    "OMP_WAIT_POLICY": "PASSIVE",
-    "TOKENIZERS_PARALLELISM": "false",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-}
 
 
 @dataclass(frozen=True)
@@ -152,13 +144,14 @@ def _run(
     from ray.data import DataContext
 
     from pgkd.serving.ray_parts import PredictionShards, RecordFiles, StudentWorker
+    from pgkd.students.device import names_cuda
 
     context = DataContext.get_current()
     context.enable_progress_bars = not ray_options.quiet
     context.print_on_execution_start = not ray_options.quiet
     source = RecordFiles(input_path, options)
     worker_options = replace(options, progress=None)
-    gpus = 1 if options.device.startswith("cuda") else 0
+    gpus = 1 if names_cuda(options.device) else 0
     io_cpus = _io_cpus(ray_options)
     dataset = ray.data.read_datasource(source, num_cpus=io_cpus).map_batches(
         StudentWorker,
@@ -173,7 +166,6 @@ def _run(
         compute=ray.data.ActorPoolStrategy(size=ray_options.workers),
         num_cpus=_worker_cpus(ray, ray_options),
         num_gpus=gpus,
-        runtime_env={"env_vars": {**WORKER_ENV, "OMP_NUM_THREADS": str(ray_options.threads)}},
     )
     sink = PredictionShards(target, fmt)
     dataset.write_datasink(sink, ray_remote_args={"num_cpus": io_cpus})

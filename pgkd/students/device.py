@@ -47,6 +47,11 @@ def check_device_name(name: str, setting: str = "[student] device") -> str:
     return name
 
 
+def names_cuda(name: str) -> bool:
+    """True for ``cuda`` and ``cuda:N``: a Ray worker then reserves one GPU."""
+    return name == "cuda" or name.startswith("cuda:")
+
+
 def resolve_device(name: str = AUTO, setting: str = "[student] device") -> torch.device:
     """The torch device ``name`` stands for; asking for an accelerator torch cannot see is a
     one-line :class:`ConfigError` naming ``setting`` and the fix."""

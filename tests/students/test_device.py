@@ -55,6 +55,22 @@ def test_asking_for_cuda_without_one_is_one_line_naming_the_setting(name: str) -
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has a CUDA device")
+def test_a_run_on_a_missing_gpu_is_one_line_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "train.jsonl").write_text(
+        '{"text": "a b", "label": "x"}\n{"text": "c d", "label": "y"}\n' * 4, encoding="utf-8"
+    )
+    config = tmp_path / "c.toml"
+    config.write_text('[data]\ntrain = "train.jsonl"\n[student]\ndevice = "cuda:0"\n')
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and '[student] device = "cuda:0"' in err
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="this machine has a CUDA device")
 def test_predict_device_cuda_without_one_is_one_line(
     students: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
