@@ -99,6 +99,8 @@ def predict_with_ray(
     if ray_options.workers < 1 or ray_options.threads < 1:
         raise ConfigError("--workers and --worker-threads must be at least 1")
     model = resolve_model_dir(model_dir).resolve()
+    if is_local(input_path) and not local_path(input_path).exists():
+        raise DataError(f"{input_path}: no such file or folder; check the path")
     target = _prepare_output(output)
     started = _connect(ray, ray_options)
     try:

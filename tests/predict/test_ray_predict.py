@@ -146,6 +146,9 @@ def test_ray_refuses_csv_output_and_a_folder_that_holds_files(
     (taken / "old.jsonl").write_text("{}\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"already exists; .* remove it or choose another --out"):
         predict_with_ray(students["frozen"], str(source), str(taken), OPTIONS)
+    missing = str(tmp_path / "missing.jsonl")
+    with pytest.raises(DataError, match=r"missing.jsonl: no such file or folder; check the path"):
+        predict_with_ray(students["frozen"], missing, str(tmp_path / "o.jsonl"), OPTIONS)
 
 
 def test_ray_only_flags_need_the_ray_engine(
