@@ -7,7 +7,13 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint format bench clean
+# Libraries that load pgkd's output without pgkd (SetFit, Hugging Face Optimum), in a venv of
+# their own: they pin transformers versions the main venv does not have. The tests of
+# tests/export/test_load_without_pgkd.py run them in a subprocess.
+INTEROP ?= .venv-interop
+export PGKD_INTEROP_PYTHON := $(abspath $(INTEROP))/bin/python
+
+.PHONY: install interop demo test lint format bench clean
 
 $(VENV)/.installed: pyproject.toml Makefile $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +29,22 @@ $(VENV)/.installed: pyproject.toml Makefile $(wildcard plugins/*/pyproject.toml)
 
 install: $(VENV)/.installed
 
+$(INTEROP)/.installed: Makefile
+	$(PYTHON) -m venv $(INTEROP)
+	$(INTEROP)/bin/python -m pip install --quiet --upgrade pip
+	$(INTEROP)/bin/python -m pip install --quiet "torch==2.13.0" "setfit==1.2.0" \
+		"optimum-onnx[onnxruntime]==0.1.0" "transformers==4.57.6"
+	touch $@
+
+interop: $(INTEROP)/.installed
+
 # The demo runs the paper's method alone; `make demo DEMO_PLUGINS=budget` adds installed plugins.
 DEMO_PLUGINS ?=
 
 demo: install
 	PGKD_PLUGINS="$(DEMO_PLUGINS)" $(VENV)/bin/pgkd run examples/demo.toml --out runs/demo --overwrite
 
-test: install
+test: install interop
 	$(PY) -m pytest -q -x -p no:cacheprovider tests $(wildcard plugins/*/tests)
 
 lint: install
@@ -42,4 +57,4 @@ format: install
 	$(VENV)/bin/ruff check --fix pgkd tests plugins benchmarks
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INTEROP) runs .pytest_cache .mypy_cache .ruff_cache
