@@ -53,7 +53,7 @@ test: install interop
 floors:
 	rm -rf $(FLOORS)
 	$(PYTHON) -m venv $(FLOORS)
-	$(FLOORS)/bin/python -m pip install --quiet "torch==2.13.0" -e ".[dev]" \
+	$(FLOORS)/bin/python -m pip install --quiet "torch==2.13.0" -e ".[aiohttp,dev]" \
 		$$($(PYTHON) .ci/floor_pins.py)
 	$(FLOORS)/bin/python -m pytest -q -x -p no:cacheprovider tests/teachers
 
