@@ -115,7 +115,22 @@ class StudentConfig(_Section):
     epochs: int = Field(30, ge=1)
     patience: int = Field(5, ge=1)
     threads: int | None = Field(None, ge=1)
+    #: Where the student trains and predicts: "auto" (the best device torch sees), "cpu",
+    #: "cuda", "cuda:N" or "mps". Checked against the machine when the student is built.
+    device: str = "auto"
+    #: Autocast: "auto" (CPU fp32, or bf16 with options.bf16; CUDA bf16, else fp16 with a
+    #: gradient scaler), "fp32", "bf16" or "fp16".
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        from pgkd.students.device import DEVICE_PATTERN
+
+        if not DEVICE_PATTERN.fullmatch(value):
+            raise ValueError('not a device; use "auto", "cpu", "cuda", "cuda:N" or "mps"')
+        return value
 
 
 class KDConfig(_Section):
