@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import tomli_w
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -299,31 +300,7 @@ def read_config_file(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:
-    """A small TOML writer for the resolved config (tables of scalars, lists and sub-tables)."""
-    lines: list[str] = []
-    _write_table(lines, [], data)
-    return "\n".join(lines).strip() + "\n"
-
-
-def _write_table(lines: list[str], path: list[str], table: Mapping[str, Any]) -> None:
-    scalars = {k: v for k, v in table.items() if not isinstance(v, Mapping)}
-    tables = {k: v for k, v in table.items() if isinstance(v, Mapping)}
-    if path and (scalars or not tables):
-        lines.append(f"\n[{'.'.join(path)}]")
-    for key, value in scalars.items():
-        lines.append(f"{key} = {_toml_value(value)}")
-    for key, value in tables.items():
-        _write_table(lines, [*path, key], value)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+    """The resolved config as TOML that :func:`tomllib.loads` reads back equal: ``tomli_w`` quotes
+    any key (a plugin option named ``a.b`` or ``two words``) and escapes any string (``\\r``,
+    control characters), which a hand-written writer got wrong."""
+    return tomli_w.dumps(data)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pgkd import __version__
 from pgkd.errors import PgkdError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -23,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="pgkd",
         description="Distill an LLM teacher into a small, fast text classifier (PGKD).",
     )
+    parser.add_argument("--version", action="version", version=f"pgkd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="start a PGKD run from a TOML config")

@@ -54,6 +54,7 @@ from pgkd.students.base import ClassifierStudent, FitReport, ProgressCallback, S
 from pgkd.students.device import Placement, student_placement
 from pgkd.students.folds import stratified_folds
 from pgkd.students.loading import read_marker, settings_from_dict, write_marker
+from pgkd.students.setfit_layout import has_body, write_setfit_layout
 from pgkd.types import Sample
 
 if TYPE_CHECKING:
@@ -401,12 +402,22 @@ class FrozenEncoderStudent(ClassifierStudent):
         return proba
 
     def save(self, directory: Path) -> None:
+        """``head.safetensors`` and the marker for pgkd, plus a copy of the encoder and the
+        SetFit files (see :mod:`pgkd.students.setfit_layout`), so the folder loads on its own."""
         from safetensors.numpy import save_file
 
         head = self._require_head()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_file({"weight": head.weight, "bias": head.bias}, str(directory / HEAD_FILE))
+        write_setfit_layout(
+            directory,
+            self.backbone_path,
+            self.labels,
+            head.weight,
+            head.bias,
+            self._embedding_length(),
+        )
         write_marker(
             directory,
             self.kind,
@@ -425,13 +436,25 @@ class FrozenEncoderStudent(ClassifierStudent):
         record = read_marker(directory)
         if record["kind"] != KIND:
             raise RunDirError(f"{directory}: holds a {record['kind']!r} student, not {KIND!r}")
-        student = cls(settings_from_dict(record["settings"]), record["labels"], record["seed"])
+        settings = settings_from_dict(record["settings"])
+        if has_body(directory):
+            # The folder's own copy of the encoder: it loads wherever the folder is moved.
+            settings = replace(settings, backbone=str(directory))
+        student = cls(settings, record["labels"], record["seed"])
         tensors = load_file(str(directory / HEAD_FILE))
         weight, bias = tensors["weight"], tensors["bias"]
         if weight.shape[0] != len(student.labels) or bias.shape != (len(student.labels),):
             raise RunDirError(f"{directory / HEAD_FILE}: shape does not match the labels")
         student.head = LinearHead(weight.astype(np.float32), bias.astype(np.float32))
         return student
+
+    def _embedding_length(self) -> int:
+        """The token limit texts are embedded with: the configured one, capped by the model."""
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(str(self.backbone_path), local_files_only=True)
+        tokenizer = load_tokenizer(self.backbone_path)
+        return effective_max_length(self.cache.max_length, tokenizer, config)
 
     def _require_head(self) -> LinearHead:
         if self.head is None:
