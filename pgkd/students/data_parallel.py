@@ -33,6 +33,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from pgkd.errors import ConfigError, PgkdError
+from pgkd.students.device import names_cuda, resolve_device
 from pgkd.types import Sample
 
 if TYPE_CHECKING:
@@ -213,7 +214,6 @@ def start() -> DataParallel:
     if _GROUP is not None:
         return _GROUP
     try:
-        import torch
         from accelerate import Accelerator
         from accelerate.utils import InitProcessGroupKwargs
     except ImportError:
@@ -222,7 +222,9 @@ def start() -> DataParallel:
             "run pip install 'pgkd[distributed]'"
         ) from None
     handler = InitProcessGroupKwargs(timeout=timedelta(seconds=timeout_seconds()))
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=[handler])
+    # One process per GPU when torch sees CUDA (NCCL), else CPU processes (gloo).
+    on_gpu = names_cuda(str(resolve_device()))
+    accelerator = Accelerator(cpu=not on_gpu, kwargs_handlers=[handler])
     _GROUP = DataParallel(accelerator, accelerator.process_index, accelerator.num_processes)
     return _GROUP
 
