@@ -94,6 +94,16 @@ def test_a_launched_run_writes_one_run_and_matches_a_single_process_run(
     b = TransformerStudent.load(tmp_path / "alone" / "best").predict_proba(texts).argmax(1)
     assert (a == b).mean() >= 0.9
 
+    # `pgkd resume` under the launcher: the run, given one step more, continues where it ended.
+    config_file = tmp_path / "ddp" / "config.toml"
+    config_file.write_text(config_file.read_text().replace("steps = 1\n", "steps = 2\n", 1))
+    (tmp_path / "ddp" / "summary.json").unlink()
+    resumed = torchrun("-m", "pgkd.commands.cli", "resume", "ddp", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((tmp_path / "ddp" / "summary.json").read_text())["steps_run"] == 2
+    metrics = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in metrics] == [0, 1, 2]
+
 
 def test_a_frozen_student_under_a_launcher_is_one_line_on_every_rank(
     tickets: dict[str, Path], tiny_backbone: Path, tmp_path: Path
