@@ -13,7 +13,8 @@ from pgkd.students.transformer import TransformerStudent
 from tests.conftest import ROOT
 from tests.distributed.launch import single, torchrun
 
-pytestmark = pytest.mark.slow
+#: The run test launches three times; each launch has its own timeout (launch.TEST_TIMEOUT).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def params(folder: Path) -> dict[str, object]:
