@@ -39,6 +39,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("sample_checks", "pgkd.builtin.sample_checks:SampleChecks"),
     ("dedup", "pgkd.builtin.sample_checks:DuplicateFilter"),
     ("leakage", "pgkd.builtin.sample_checks:LeakageFilter"),
+    ("neighbour_vote", "pgkd.builtin.neighbour_vote:NeighbourVote"),
+    ("confident_disagreement", "pgkd.builtin.disagreement:ConfidentDisagreement"),
     ("early_stopping", "pgkd.builtin.early_stopping:EarlyStopping"),
 )
 
