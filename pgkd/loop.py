@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import orjson
 import pluggy
 
+from pgkd.builtin.cost_stopping import step_gain
 from pgkd.errors import BudgetExceeded, PgkdError, PluginError
 from pgkd.fill.pool import CallPreparer, Generation, TeacherPool
 from pgkd.guard import HeldOutGuard, normalize
@@ -221,6 +222,12 @@ class Loop:
                 ),
                 "is_best": bool(verdict.is_best),
                 "generation": accounting(generation),
+                "gain": step_gain(
+                    state.val_losses,
+                    len(generation.candidates),
+                    generation.calls,
+                    generation.cost_usd,
+                ),
                 "seconds": timings,
             },
         )

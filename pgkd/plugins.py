@@ -42,6 +42,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("neighbour_vote", "pgkd.builtin.neighbour_vote:NeighbourVote"),
     ("confident_disagreement", "pgkd.builtin.disagreement:ConfidentDisagreement"),
     ("early_stopping", "pgkd.builtin.early_stopping:EarlyStopping"),
+    ("cost_stopping", "pgkd.builtin.cost_stopping:CostStopping"),
 )
 
 #: Built-ins the loop cannot run without; disabling them is an error, not an ablation.
