@@ -33,7 +33,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,38 @@ def dataset_config(
     )
 
 
+def noisy_pool(pool: Path, p: float, seed: int) -> Path:
+    """A copy of the SIMULATION pool in which a share ``p`` of the rows (seeded) carry a wrong
+    label, drawn among the 3 other classes whose TF-IDF centroid is closest to the row's text,
+    in proportion to that closeness: a stand-in for a teacher that mislabels texts near a
+    class boundary, for the simulation teacher versions without a ``label_noise`` option."""
+    import random
+
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
+    rows = [json.loads(line) for line in pool.read_text(encoding="utf-8").splitlines() if line]
+    labels = sorted({r["label"] for r in rows})
+    vectors = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
+    matrix = vectors.fit_transform([r["text"] for r in rows])
+    index = {label: i for i, label in enumerate(labels)}
+    member = np.zeros((len(labels), len(rows)))
+    for j, r in enumerate(rows):
+        member[index[r["label"]], j] = 1.0
+    centroids = normalize(member @ matrix)
+    rng = random.Random(f"noise:{seed}:{p}")
+    flipped = rng.sample(range(len(rows)), round(p * len(rows)))
+    for j in flipped:
+        closeness = (matrix[j] @ centroids.T).ravel()
+        others = [i for i in np.argsort(-closeness) if labels[i] != rows[j]["label"]][:3]
+        weights = [max(float(closeness[i]), 1e-9) for i in others]
+        rows[j] = {**rows[j], "label": labels[rng.choices(others, weights=weights)[0]]}
+    out = pool.with_name(f"pool-noise{p:g}.jsonl")
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return out
+
+
 def run_facts(run_dir: Path) -> dict[str, Any]:
     """What one finished run says about its arm, from its metrics lines and summary."""
     lines = [
@@ -179,6 +211,8 @@ def run_arms(args: argparse.Namespace) -> list[dict[str, Any]]:
         data = None
         if args.dataset != "demo":
             data = draw_seed_data(folder, args.train_size, seed, seed_dir / "data", simulation)
+            if data.pool is not None and args.pool_noise > 0:
+                data = replace(data, pool=noisy_pool(data.pool, args.pool_noise, seed))
         for name in args.arms:
             arm = ARMS[name]
             if data is None:
@@ -191,6 +225,7 @@ def run_arms(args: argparse.Namespace) -> list[dict[str, Any]]:
             row = {
                 "dataset": args.dataset,
                 "tag": args.tag,
+                "pool_noise": args.pool_noise,
                 "teacher": "SIMULATION pool" if simulation else args.teacher,
                 "teacher_options": args.teacher_option,
                 "seed": seed,
@@ -285,6 +320,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=0, help="0: the config's default")
     parser.add_argument("--backbone", help="[student] backbone: a local model folder")
+    parser.add_argument(
+        "--pool-noise", type=float, default=0.0, help="share of SIMULATION pool rows mislabelled"
+    )
     parser.add_argument("--tag", default="", help="a name for this group of runs")
     parser.add_argument("--title", default="", help="the RESULTS.md section title")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "arms")
@@ -305,7 +343,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     options = ", ".join(args.teacher_option) or "none"
     body = (
         f"`{args.command}`\n\n{machine_line()}\n\n{table(rows, args.reference)}\n\n"
-        f"{teacher} (options: {options}); seeds {', '.join(map(str, args.seeds))}; "
+        f"{teacher} (options: {options}; pool labels flipped: {args.pool_noise:g}); "
+        f"seeds {', '.join(map(str, args.seeds))}; "
         f"{args.steps} KD steps, patience {args.patience}; frozen MiniLM-L6 student. "
         "Test accuracy in points; paired differences are mean ± standard error over seeds."
     )

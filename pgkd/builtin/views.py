@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pgkd.builtin.plugin_options import plugin_table, read_bool, read_int
 from pgkd.builtin.prompt import example_block
@@ -139,7 +139,7 @@ def view_prompt(
         out += [user[position:start], replacement]
         position = end
     out.append(user[position:])
-    return Prompt(prompt.system, "".join(out))
+    return replace(prompt, user="".join(out))
 
 
 def _free_occurrence(text: str, block: str, claimed: list[tuple[int, int, str]]) -> int | None:
@@ -185,7 +185,7 @@ class CallViews:
             focus = class_focus(context, call_index, n_calls)
             if focus:
                 line = focus_line(focus, call_index, n_calls)
-                viewed = Prompt(viewed.system, f"{viewed.user}\n\n{line}")
+                viewed = replace(viewed, user=f"{viewed.user}\n\n{line}")
         if viewed == base:
             return planned
         if isinstance(planned, Prompt):
