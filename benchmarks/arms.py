@@ -195,6 +195,7 @@ def run_facts(run_dir: Path) -> dict[str, Any]:
         "best_test": summary["best"].get("test", {}).get("accuracy"),
         "model_0_macro_f1": summary["model_0"].get("test", {}).get("macro_f1"),
         "best_macro_f1": summary["best"].get("test", {}).get("macro_f1"),
+        "last_test": (lines[-1].get("test") or {}).get("accuracy"),
         "best_step": summary["best_step"],
         "steps_run": summary["steps_run"],
     }
@@ -288,13 +289,16 @@ def table(rows: Sequence[dict[str, Any]], reference: str) -> str:
                 f"{100 * statistics.fmean(r['best_test'] for r in mine):.1f}",
                 _vs_model_0(mine),
                 "" if name == reference else paired(rows, name, reference, "best_test"),
+                f"{100 * statistics.fmean(r['last_test'] for r in mine):.1f}",
+                "" if name == reference else paired(rows, name, reference, "last_test"),
                 f"{sum(r['calls'] for r in mine) / len(mine):.1f}",
             ]
         )
     header = [
         "arm", "seeds", "duplicates rejected / step", "accepted share",
         "rejected by reason (all seeds)", "model_0 test acc", "best test acc",
-        "best − model_0 (pts)", f"best − {reference} (pts, paired)", "teacher calls / run",
+        "best − model_0 (pts)", f"best − {reference} (pts, paired)",
+        "last step's student test acc", f"last − {reference} (pts, paired)", "teacher calls / run",
     ]  # fmt: skip
     return markdown_table(header, body)
 
@@ -328,16 +332,61 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "arms")
     parser.add_argument("--results", type=Path, help="write the table into this RESULTS.md")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--render-only", action="store_true", help="the table from OUT/results.jsonl (tag, arms)"
+    )
+    parser.add_argument(
+        "--clean-tag", default="", help="runs without noise (reference arm) to measure recovery"
+    )
     args = parser.parse_args(argv)
     args.reference = args.reference or args.arms[0]
     args.command = command_line("arms.py", argv)
     return args
 
 
+def saved_rows(args: argparse.Namespace, tag: str, arms: Sequence[str]) -> list[dict[str, Any]]:
+    """The latest saved row of each (seed, arm) of ``tag`` for this data set."""
+    path = args.out / "results.jsonl"
+    latest: dict[tuple[int, str], dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            same = row["dataset"] == args.dataset and row["tag"] == tag
+            if same and row["arm"] in arms and row["seed"] in args.seeds:
+                latest[row["seed"], row["arm"]] = row
+    folder = Path(args.dataset).name
+    for (seed, arm), row in latest.items():
+        run_dir = args.out / folder / (tag or "default") / f"seed{seed}" / arm
+        if (run_dir / "summary.json").exists():
+            row.update(run_facts(run_dir))
+    return [latest[key] for key in sorted(latest)]
+
+
+def recovered(rows: Sequence[dict[str, Any]], clean: Sequence[dict[str, Any]], ref: str) -> str:
+    """How much of the noise's cost each arm wins back, paired by seed: ``(arm - ref) /
+    (clean - ref)`` on best test accuracy, with the cost itself (clean - ref, points)."""
+    base = {r["seed"]: r["best_test"] for r in clean}
+    noisy = {r["seed"]: r["best_test"] for r in rows if r["arm"] == ref}
+    seeds = sorted(set(base) & set(noisy))
+    if not seeds:
+        return ""
+    cost = statistics.fmean(100 * (base[s] - noisy[s]) for s in seeds)
+    lines = [f"Noise cost (clean − {ref}, best test accuracy, paired): {cost:+.2f} points."]
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        if arm == ref:
+            continue
+        mine = {r["seed"]: r["best_test"] for r in rows if r["arm"] == arm}
+        won = [100 * (mine[s] - noisy[s]) for s in seeds if s in mine]
+        if won and cost:
+            share = statistics.fmean(won) / cost
+            lines.append(f"{arm}: wins back {statistics.fmean(won):+.2f} points ({share:.0%}).")
+    return " ".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parse(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = run_arms(args)
+    rows = saved_rows(args, args.tag, args.arms) if args.render_only else run_arms(args)
     teacher = "SIMULATION teacher" if args.teacher == "pool" else f"teacher {args.teacher}"
     title = args.title or f"Arms: {args.dataset}, {teacher}, {' / '.join(args.arms)}"
     options = ", ".join(args.teacher_option) or "none"
@@ -348,6 +397,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         f"{args.steps} KD steps, patience {args.patience}; frozen MiniLM-L6 student. "
         "Test accuracy in points; paired differences are mean ± standard error over seeds."
     )
+    if args.clean_tag:
+        body += "\n\n" + recovered(
+            rows, saved_rows(args, args.clean_tag, [args.reference]), args.reference
+        )
     print(f"\n## {title}\n\n{body}")
     if args.results:
         write_section(title, body, args.results)
