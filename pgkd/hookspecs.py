@@ -17,16 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     from pgkd.fill.pool import Generation, TeacherPool
+    from pgkd.plugins import TeacherFactory
+    from pgkd.students.base import StudentClass
+    from pgkd.tasks.base import TaskFactory
     from pgkd.types import (
         CallPlan,
         Candidate,
         Example,
+        JsonValue,
         Prompt,
         Rejection,
         StepContext,
@@ -39,33 +43,36 @@ hookimpl = pluggy.HookimplMarker("pgkd")
 
 
 @hookspec
-def register_teachers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+def register_teachers(register: Callable[[str, TeacherFactory], None]) -> None:
     """Register teacher providers. Fires once, when the plugin manager is built.
 
-    Call ``register(provider, factory)`` for each provider; ``factory(settings: TeacherSettings)``
-    returns a :class:`pgkd.teachers.base.Teacher`. ``provider`` is the part before the colon
-    in ``[teacher] model = "provider:model"``. All collected; a later registration of the same
+    Call ``register(provider, factory)`` for each provider; ``factory(settings:
+    TeacherSettings)`` returns a :class:`pgkd.Teacher` (a ``Teacher`` subclass is such a
+    factory). ``provider`` is the part before the colon in ``[teacher] model =
+    "provider:model"``. All collected; a later registration of the same
     name replaces an earlier one, so a user's plugin can replace a built-in provider.
     """
 
 
 @hookspec
-def register_students(register: Callable[[str, Callable[..., Any]], None]) -> None:
+def register_students(register: Callable[[str, StudentClass], None]) -> None:
     """Register student kinds. Fires once, when the plugin manager is built.
 
-    Call ``register(kind, student_class)``; ``student_class(settings, labels, seed)`` builds a
-    :class:`pgkd.students.base.Student` and ``student_class.load(directory)`` reads one back.
+    Call ``register(kind, student_class)`` with a :class:`pgkd.StudentClass`:
+    ``student_class(settings, labels, seed)`` builds a :class:`pgkd.Student` and
+    ``student_class.load(directory)`` reads one back (a ``Student`` subclass is one;
+    :class:`pgkd.LazyStudentClass` imports it on first use).
     ``kind`` is ``[student] kind``. All collected; later registrations replace earlier ones.
     """
 
 
 @hookspec
-def register_tasks(register: Callable[[str, Callable[..., Any]], None]) -> None:
+def register_tasks(register: Callable[[str, TaskFactory], None]) -> None:
     """Register tasks (what a sample is, how it is scored). Fires once.
 
     Call ``register(name, task_factory)``; ``task_factory()`` returns an object implementing
-    :class:`pgkd.tasks.base.Task`. ``name`` is ``[task] name``. All collected; later
-    registrations replace earlier ones.
+    :class:`pgkd.Task` (a class implementing it is such a factory). ``name`` is ``[task]
+    name``. All collected; later registrations replace earlier ones.
     """
 
 
@@ -86,7 +93,7 @@ def select_examples(context: StepContext) -> Mapping[str, Sequence[Example]] | N
     """Fires once per KD step to pick training examples for the prompt.
 
     ``context.history`` and ``context.train_predictions`` are aligned; return named lists of
-    :class:`~pgkd.types.Example` (e.g. ``{"hard_negatives": [...]}``) or ``None``. All
+    :class:`~pgkd.Example` (e.g. ``{"hard_negatives": [...]}``) or ``None``. All
     collected: merged into ``context.examples``; a user's plugin replaces a built-in's list of
     the same name.
     """
@@ -97,7 +104,7 @@ def build_prompt(context: StepContext, n_samples: int) -> Prompt | None:
     """Fires once per KD step to write the teacher prompt asking for ``n_samples`` new samples
     per call, from ``context.report`` and ``context.examples``.
 
-    Return a :class:`~pgkd.types.Prompt`. First non-None wins. The loop checks every prompt
+    Return a :class:`~pgkd.Prompt`. First non-None wins. The loop checks every prompt
     for validation/test text before any teacher sees it.
     """
 
@@ -110,7 +117,7 @@ def generate(
 
     ``pool`` wraps the configured teacher with concurrency, retries, caching, accounting and
     the journal; ``pool.fill(prompt, n_samples, context=context)`` is the built-in behaviour.
-    Return an awaitable of :class:`~pgkd.fill.pool.Generation` (the loop awaits it), or
+    Return an awaitable of :class:`~pgkd.Generation` (the loop awaits it), or
     ``None`` to decline. First non-None wins.
     """
 
@@ -130,8 +137,8 @@ def prepare_call(
     answers that fell short; ``n_samples`` is what the call would ask for
     (``[teacher] samples_per_call``).
 
-    Return ``None`` to send ``prompt`` unchanged, a :class:`~pgkd.types.Prompt` to send
-    instead, or a :class:`~pgkd.types.CallPlan` to also set how many samples the call asks for
+    Return ``None`` to send ``prompt`` unchanged, a :class:`~pgkd.Prompt` to send
+    instead, or a :class:`~pgkd.CallPlan` to also set how many samples the call asks for
     (the answer schema and the pool's count of samples on the way follow it). A plan of 0
     samples sends nothing and ends the fill's planning: no new call is issued and the fill
     returns what the calls already issued bring (possibly fewer than the batch).
@@ -153,7 +160,7 @@ def validate_samples(
 ) -> Sequence[Rejection] | None:
     """Fires once per KD step on the batch the teacher produced, before anything is accepted.
 
-    Return :class:`~pgkd.types.Rejection` objects for the candidates (by index) that must not
+    Return :class:`~pgkd.Rejection` objects for the candidates (by index) that must not
     be trained on, or ``None``. All collected: a candidate is accepted only if no plugin
     rejects it; every reason is journaled. Candidates whose ``sample`` is ``None`` did not parse
     and are rejected by the loop itself.
@@ -164,13 +171,13 @@ def validate_samples(
 def on_step_end(context: StepContext, record: StepRecord) -> StepVerdict | None:
     """Fires after the new student of a step was trained and evaluated.
 
-    Return a :class:`~pgkd.types.StepVerdict`: ``is_best`` marks the new student as the best so
+    Return a :class:`~pgkd.StepVerdict`: ``is_best`` marks the new student as the best so
     far (its checkpoint is kept), ``stop`` ends the loop. All collected: any ``stop`` stops; the
     new student is best if any plugin says so, or if no plugin gives an opinion.
     """
 
 
 @hookspec
-def on_run_end(run_dir: Path, summary: Mapping[str, Any]) -> None:
+def on_run_end(run_dir: Path, summary: Mapping[str, JsonValue]) -> None:
     """Fires once when a run finished (or stopped early) and ``summary.json`` was written.
     All collected; return values are ignored."""

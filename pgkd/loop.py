@@ -21,7 +21,7 @@ import pluggy
 from pgkd.builtin.cost_stopping import step_gain
 from pgkd.errors import BudgetExceeded, PgkdError, PluginError
 from pgkd.fill.pool import CallPreparer, Generation, TeacherPool
-from pgkd.guard import HeldOutGuard, normalize
+from pgkd.guard import HeldOutGuard
 from pgkd.students.base import Student
 from pgkd.types import (
     CallPlan,
@@ -69,7 +69,7 @@ class LoopRecorder(Protocol):
     """Side effects the loop asks for; the runner supplies them (journal, checkpoints, ...)."""
 
     def record_samples(
-        self, step: int, candidates: Sequence[Candidate], reasons: dict[int, list[str]]
+        self, step: int, candidates: Sequence[Candidate], rejections: dict[int, list[Rejection]]
     ) -> None: ...
 
     def record_step(self, step: int, trained: Trained, extra: dict[str, Any]) -> None: ...
@@ -133,7 +133,7 @@ class Loop:
             validation=current.validation,
             settings=self.settings,
             seed=self.seed,
-            state={"val_losses": list(state.val_losses)},
+            val_losses=tuple(state.val_losses),
             guard=self.guard,
             run_state=orjson.loads(orjson.dumps(state.run_state)),
         )
@@ -187,7 +187,7 @@ class Loop:
         state.history.extend(accepted)
         trained = await self._train(state.history)
         state.val_losses.append(trained.validation.loss)
-        ctx.state["val_losses"] = list(state.val_losses)
+        ctx.val_losses = tuple(state.val_losses)
         record = StepRecord(
             step=step,
             validation=trained.validation,
@@ -217,9 +217,7 @@ class Loop:
             {
                 "accepted": record.accepted,
                 "rejected": record.rejected,
-                "rejected_by_reason": dict(
-                    Counter(texts[0].split(":")[0] for texts in reasons.values())
-                ),
+                "rejected_by_reason": dict(Counter(found[0].reason for found in reasons.values())),
                 "is_best": bool(verdict.is_best),
                 "generation": accounting(generation),
                 "gain": step_gain(
@@ -246,12 +244,13 @@ class Loop:
 
     def _validate(
         self, ctx: StepContext, candidates: Sequence[Candidate]
-    ) -> tuple[list[Sample], dict[int, list[str]]]:
-        reasons: dict[int, list[str]] = {}
+    ) -> tuple[list[Sample], dict[int, list[Rejection]]]:
+        """The candidates no plugin rejected, and every rejection by candidate index (in the
+        order given: the loop's own ``unparsable`` first, then the plugins', newest first)."""
+        reasons: dict[int, list[Rejection]] = {}
         for i, cand in enumerate(candidates):
             if cand.sample is None:
-                reasons.setdefault(i, []).append(f"unparsable: {cand.parse_error or 'no sample'}")
-        ctx.state["history_norms"] = {normalize(s.text) for s in ctx.history}
+                _add_reason(reasons, Rejection(i, "unparsable", cand.parse_error or "no sample"))
         for rejections in self.pm.hook.validate_samples(context=ctx, candidates=candidates):
             for rejection in rejections or ():
                 _add_reason(reasons, rejection)
@@ -328,9 +327,13 @@ def committed_run_state(run_state: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-def _add_reason(reasons: dict[int, list[str]], rejection: Rejection) -> None:
-    text = rejection.reason + (f": {rejection.detail}" if rejection.detail else "")
-    reasons.setdefault(rejection.index, []).append(text)
+def _add_reason(reasons: dict[int, list[Rejection]], rejection: Rejection) -> None:
+    if not isinstance(rejection, Rejection):
+        raise PluginError(
+            f"the validate_samples hook returned a {type(rejection).__name__}; "
+            "return Rejection(index, reason, detail) objects"
+        )
+    reasons.setdefault(rejection.index, []).append(rejection)
 
 
 def combine_verdicts(verdicts: Sequence[StepVerdict | None]) -> StepVerdict:

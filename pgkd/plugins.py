@@ -11,12 +11,23 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import pluggy
 
 from pgkd import hookspecs
 from pgkd.errors import PluginError
+from pgkd.teachers.base import Teacher, TeacherSettings
+
+if TYPE_CHECKING:
+    from pgkd.students.base import StudentClass
+    from pgkd.tasks.base import TaskFactory
+
+#: What ``register_teachers`` registers for a provider: called with the ``[teacher]``
+#: settings, it returns the teacher (a :class:`~pgkd.teachers.base.Teacher` subclass is one).
+TeacherFactory: TypeAlias = Callable[[TeacherSettings], Teacher]
+
+_Registered = TypeVar("_Registered")
 
 ENTRY_POINT_GROUP = "pgkd"
 #: Comma-separated entry-point names allowed to load; unset loads all, empty loads none.
@@ -49,11 +60,11 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
 REQUIRED = frozenset({"classification", "students", "teachers"})
 
 
-def load_object(ref: str) -> Any:
+def load_object(ref: str) -> object:
     """Import ``"package.module"`` or ``"package.module:Attribute"``; a class is instantiated."""
     module_name, _, attr = ref.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: object = importlib.import_module(module_name)
     except ImportError as exc:
         raise PluginError(
             f"plugin {ref!r}: cannot import {module_name!r} ({exc}); "
@@ -73,9 +84,9 @@ def load_object(ref: str) -> Any:
 class Registry:
     """What the registration hooks produced: teacher providers, student kinds and tasks."""
 
-    teachers: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    students: dict[str, Any] = field(default_factory=dict)
-    tasks: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    teachers: dict[str, TeacherFactory] = field(default_factory=dict)
+    students: dict[str, StudentClass] = field(default_factory=dict)
+    tasks: dict[str, TaskFactory] = field(default_factory=dict)
 
 
 def allowed_entry_points() -> set[str] | None:
@@ -133,23 +144,25 @@ def build_plugin_manager(
     return pm
 
 
+def _adder(target: dict[str, _Registered]) -> Callable[[str, _Registered], None]:
+    def register(name: str, factory: _Registered) -> None:
+        target[name] = factory
+
+    return register
+
+
 def build_registry(pm: pluggy.PluginManager) -> Registry:
+    """Fire the registration hooks: every teacher provider, student kind and task by name."""
     registry = Registry()
-
-    def adder(target: dict[str, Any]) -> Callable[[str, Any], None]:
-        def register(name: str, factory: Any) -> None:
-            target[name] = factory
-
-        return register
 
     # get_hookimpls() lists trylast built-ins first and the newest plugin last; calling them in
     # that order lets a later registration of the same name replace an earlier one.
     for impl in pm.hook.register_teachers.get_hookimpls():
-        impl.function(register=adder(registry.teachers))
+        impl.function(register=_adder(registry.teachers))
     for impl in pm.hook.register_students.get_hookimpls():
-        impl.function(register=adder(registry.students))
+        impl.function(register=_adder(registry.students))
     for impl in pm.hook.register_tasks.get_hookimpls():
-        impl.function(register=adder(registry.tasks))
+        impl.function(register=_adder(registry.tasks))
     return registry
 
 

@@ -40,7 +40,7 @@ from pgkd.store import (
 from pgkd.students.base import Student, StudentSettings
 from pgkd.students.history_predictions import choose_kind, describe, predict_history
 from pgkd.teachers.base import Teacher, TeacherSettings
-from pgkd.types import Candidate, Prompt, Sample
+from pgkd.types import Candidate, Prompt, Rejection, Sample
 
 CONFIG_FILE = "config.toml"
 JOURNAL_FILE = "journal.jsonl"
@@ -201,17 +201,20 @@ class Recorder:
         self.metrics_log = JsonlLog(run_dir.path / METRICS_FILE)
 
     def record_samples(
-        self, step: int, candidates: Sequence[Candidate], reasons: dict[int, list[str]]
+        self, step: int, candidates: Sequence[Candidate], rejections: dict[int, list[Rejection]]
     ) -> None:
         for i, cand in enumerate(candidates):
+            found = rejections.get(i, [])
             self.journal.append(
                 {
                     "event": "sample",
                     "step": step,
                     "index": i,
                     "call_id": cand.call_id,
-                    "accepted": i not in reasons,
-                    "reasons": reasons.get(i, []),
+                    "accepted": not found,
+                    # "reasons" (readable text) is what journals before "rejections" held.
+                    "reasons": [rejection.text for rejection in found],
+                    "rejections": [rejection.to_record() for rejection in found],
                     "stratum": self.task.stratum(cand.sample) if cand.sample else None,
                     "record": dict(cand.record),
                 }

@@ -1,4 +1,16 @@
-"""Helpers for testing pgkd and its plugins offline: a tiny student backbone built in place.
+"""Helpers for testing pgkd and its plugins offline: a tiny student backbone built in place,
+and the in-process harness a plugin's tests drive pgkd with.
+
+This module is public, like the names in ``pgkd.__all__``; a plugin's tests may import from
+here and from ``pgkd``, nothing else of pgkd. The harness (listed in ``__all__`` below and in
+``docs/plugins.md``): :func:`run` and :func:`resume` run a config in this process,
+:func:`quiet_progress` keeps them silent, :func:`build_plugin_manager`,
+:func:`build_registry` and :func:`describe` show what a plugin registers, :func:`cli_main`
+runs a ``pgkd`` command line, :func:`load_samples`, :func:`stratified_split` and
+:func:`prepare_splits` read and split data as a run does, :func:`load_predictor`,
+:func:`predict_records` and :class:`PredictOptions` drive ``pgkd predict``, and
+:class:`PoolTeacher` / :func:`parse_counts` are the SIMULATION teacher that answers from a
+file of real samples (and reads the per-class counts a prompt asks for).
 
 A real backbone (the packaged MiniLM) takes seconds per epoch; tests want a model that trains in
 a fraction of one and needs nothing from the network. :func:`tiny_bert_backbone` writes a
@@ -22,9 +34,37 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pgkd.commands.cli import main as cli_main
+from pgkd.data import load_samples, prepare_splits, stratified_split
+from pgkd.plugins import build_plugin_manager, build_registry, describe
+from pgkd.progress import Progress
+from pgkd.runner import resume, run
+from pgkd.serving.inference import load_predictor
+from pgkd.serving.predict import PredictOptions, predict_records
 from pgkd.students.backbone import load_tokenizer, packaged_minilm, quiet_transformers
+from pgkd.teachers.simulation import PoolTeacher, parse_counts
 
-__all__ = ["DATASETS_ENV", "shared_datasets", "tiny_bert_backbone"]
+__all__ = [
+    "DATASETS_ENV",
+    "PoolTeacher",
+    "PredictOptions",
+    "build_plugin_manager",
+    "build_registry",
+    "cli_main",
+    "describe",
+    "load_predictor",
+    "load_samples",
+    "packaged_minilm",
+    "parse_counts",
+    "predict_records",
+    "prepare_splits",
+    "quiet_progress",
+    "resume",
+    "run",
+    "shared_datasets",
+    "stratified_split",
+    "tiny_bert_backbone",
+]
 
 #: The environment variable that points tests and benchmarks at the shared benchmark data sets.
 DATASETS_ENV = "PGKD_DATASETS"
@@ -63,3 +103,8 @@ def tiny_bert_backbone(directory: Path, seed: int = 0) -> Path:
         model.save_pretrained(str(directory))
         tokenizer.save_pretrained(str(directory))
     return directory
+
+
+def quiet_progress() -> Progress:
+    """Progress for a run in a test: no live bars, no step lines."""
+    return Progress(live=False, quiet=True)

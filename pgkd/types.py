@@ -7,20 +7,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+if TYPE_CHECKING:
+    from pgkd.config import Config
+    from pgkd.tasks.base import Task
+
+#: A value that really is arbitrary JSON: a teacher's record, a plugin's ``run_state``, a
+#: JSON schema. Typed ``Any`` on purpose: its shape is the JSON's, not Python's.
+JsonValue: TypeAlias = Any
+
+#: What a task predicts for one text, and so what ``Sample.target`` and ``Prediction.target``
+#: hold. The task defines it, not pgkd: a class name (``str``) for the built-in classification
+#: task, a tuple of entity spans for the NER plugin's, whatever a new task needs. pgkd itself
+#: only compares targets or prints them, so it is typed ``object``: the task that made a target
+#: narrows it (``isinstance``) where it reads it, and no code can assume one task's type.
+Target: TypeAlias = object
 
 
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One labelled example.
 
-    ``target`` is whatever the task predicts: a class name for classification, a tuple of
-    entity spans for NER. ``origin`` is ``"seed"`` for user data and ``"teacher"`` for
-    generated samples; ``step`` is the KD step that produced it (0 for seed data).
+    ``target`` is whatever the task predicts (see :data:`Target`): a class name for
+    classification, a tuple of entity spans for NER. ``origin`` is ``"seed"`` for user data and
+    ``"teacher"`` for generated samples; ``step`` is the KD step that produced it (0 for seed
+    data).
     """
 
     text: str
-    target: Any
+    target: Target
     origin: str = "seed"
     step: int = 0
 
@@ -30,13 +46,15 @@ class Prediction:
     """The student's answer for one sample: what it predicted, how sure it was, and whether
     that matches the gold target."""
 
-    target: Any
+    target: Target
     confidence: float
     correct: bool
 
 
 @dataclass(frozen=True, slots=True)
 class ClassScore:
+    """One class's scores on a split."""
+
     precision: float
     recall: float
     f1: float
@@ -54,7 +72,7 @@ class Evaluation:
     labels: tuple[str, ...] = ()
     confusion: tuple[tuple[int, ...], ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JsonValue]:
         return {
             "loss": self.loss,
             **dict(self.metrics),
@@ -80,6 +98,8 @@ class Example:
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
+    """A teacher prompt: the system message and the user message."""
+
     system: str
     user: str
 
@@ -103,7 +123,7 @@ class Candidate:
     """A record a teacher produced, before validation. ``sample`` is None when the record did
     not parse into the task's schema; ``parse_error`` then says why."""
 
-    record: Mapping[str, Any]
+    record: Mapping[str, JsonValue]
     sample: Sample | None
     parse_error: str | None = None
     call_id: str = ""
@@ -111,11 +131,22 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A validator's verdict against one candidate, by its index in the batch."""
+    """A validator's verdict against one candidate, by its index in the batch: ``reason`` is a
+    short key counted per reason (``"duplicate_of_history"``), ``detail`` free text for a
+    person (``"3 chars < 5"``). Both are journaled as fields of the sample's line."""
 
     index: int
     reason: str
     detail: str = ""
+
+    @property
+    def text(self) -> str:
+        """``"reason: detail"`` (or the bare reason), as a person reads it."""
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+    def to_record(self) -> dict[str, str]:
+        """The journal's form: reason and detail as fields (the index is the sample's)."""
+        return {"reason": self.reason, "detail": self.detail}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,42 +158,81 @@ class StepVerdict:
     reason: str = ""
 
 
+class HeldOutCheck(Protocol):
+    """Answers "is this text a copy of validation/test text?" without handing those texts
+    out. :class:`pgkd.guard.HeldOutGuard` is the one a run uses."""
+
+    def copy_kind(self, text: str) -> str | None:
+        """``"exact"`` or ``"near"`` when ``text`` copies held-out text, else ``None``."""
+        ...
+
+    def leaks(self, text: str) -> bool:
+        """True when ``text`` contains a held-out passage (so it must not go into a prompt)."""
+        ...
+
+    def check_prompt(self, prompt_text: str) -> None:
+        """Raise :class:`pgkd.errors.LeakageError` if the prompt contains a held-out passage."""
+        ...
+
+
+class NoHeldOut:
+    """The check of a context that was given no held-out texts: nothing is a copy, nothing
+    leaks. Tests and tools that build a :class:`StepContext` by hand get it by default."""
+
+    def copy_kind(self, text: str) -> str | None:
+        return None
+
+    def leaks(self, text: str) -> bool:
+        return False
+
+    def check_prompt(self, prompt_text: str) -> None:
+        return None
+
+
 @dataclass(slots=True)
 class StepContext:
     """Everything a hook may look at while a KD step is prepared.
 
-    ``step`` is the KD step being prepared (1-based). ``validation`` holds only aggregate
-    validation numbers: validation and test *samples* are deliberately absent. ``history`` is
-    the training history (seed plus accepted teacher samples) and ``train_predictions`` the
-    current student's predictions on it, aligned by index: out of fold when the task and
-    student can make them (``[kd] train_predictions``), so a student that fits its history
-    still shows its mistakes.
+    ``step`` is the KD step being prepared (1-based). ``task`` is the run's task and
+    ``settings`` the run's validated config (a plugin reads its options from
+    ``settings.plugins.options.get(name, {})``). ``validation`` holds only aggregate
+    validation numbers: validation and test *samples* are deliberately absent; ``guard``
+    answers whether a text copies them. ``history`` is the training history (seed plus
+    accepted teacher samples) and ``train_predictions`` the current student's predictions on
+    it, aligned by index: out of fold when the task and student can make them (``[kd]
+    train_predictions``), so a student that fits its history still shows its mistakes.
+    ``val_losses`` are the validation losses of every student evaluated so far, model_0 first;
+    by ``on_step_end`` it ends with the step's new student.
 
-    ``state`` is rebuilt for every step. ``run_state`` is a plugin's memory across steps, one
-    key per plugin (its name, by convention) holding JSON values only: dicts with string keys,
-    lists, strings, finite numbers, booleans and ``None``. Every hook of a step sees the same
-    dict. When the step completes, pgkd journals it with the step's other records and hands the
-    next step the value read back from JSON (a tuple comes back a list), so an uninterrupted
-    run and a resumed one see the same thing; ``pgkd resume`` starts from the last completed
-    step's value, and a step that did not complete leaves no trace in it.
+    ``report`` and ``examples`` collect what ``on_eval`` and ``select_examples`` returned, for
+    ``build_prompt``. Every field but ``run_state`` is rebuilt for every step; a plugin that
+    keeps a cache of its own keeps it on itself.
+
+    ``run_state`` is a plugin's memory across steps, one key per plugin (its name, by
+    convention) holding JSON values only: dicts with string keys, lists, strings, finite
+    numbers, booleans and ``None``. Every hook of a step sees the same dict. When the step
+    completes, pgkd journals it with the step's other records and hands the next step the value
+    read back from JSON (a tuple comes back a list), so an uninterrupted run and a resumed one
+    see the same thing; ``pgkd resume`` starts from the last completed step's value, and a step
+    that did not complete leaves no trace in it.
     """
 
     step: int
-    task: Any
+    task: Task
     labels: tuple[str, ...]
     history: Sequence[Sample]
     train_predictions: Sequence[Prediction]
     validation: Evaluation
-    settings: Any
+    settings: Config
     seed: int
     report: dict[str, str] = field(default_factory=dict)
     examples: dict[str, list[Example]] = field(default_factory=dict)
-    #: Loop-maintained facts plugins may read: ``val_losses`` (one per evaluated student).
-    state: dict[str, Any] = field(default_factory=dict)
+    #: Validation loss of every student evaluated so far (model_0 first).
+    val_losses: tuple[float, ...] = ()
     #: Answers "is this text a copy of validation/test text?" without exposing those texts.
-    guard: Any = None
+    guard: HeldOutCheck = field(default_factory=NoHeldOut)
     #: Plugins' state across steps, kept in the run directory (see above).
-    run_state: dict[str, Any] = field(default_factory=dict)
+    run_state: dict[str, JsonValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from pgkd.types import StepContext, StepRecord, StepVerdict
 class EarlyStopping:
     @hookimpl(trylast=True)
     def on_step_end(self, context: StepContext, record: StepRecord) -> StepVerdict:
-        losses: list[float] = list(context.state["val_losses"])
-        patience = int(getattr(getattr(context.settings, "kd", None), "patience", 5))
+        losses = context.val_losses
+        patience = context.settings.kd.patience
         best = min(range(len(losses)), key=lambda i: (losses[i], i))
         last = len(losses) - 1
         waited = last - best

@@ -6,28 +6,20 @@ from collections.abc import Sequence
 
 from pgkd.guard import normalize
 from pgkd.hookspecs import hookimpl
-from pgkd.types import Candidate, Rejection, StepContext
+from pgkd.types import Candidate, Rejection, Sample, StepContext
 
 #: The least ``[kd] max_chars = "auto"`` allows, whatever the training data.
 AUTO_MAX_CHARS_FLOOR = 2000
 
 
-def _kd(context: StepContext, name: str, default: float) -> float:
-    return float(getattr(getattr(context.settings, "kd", None), name, default))
-
-
 def max_chars(context: StepContext) -> int:
     """``[kd] max_chars``, with ``"auto"`` resolved from the seed (user) samples of the
     history: teacher samples never raise the cap."""
-    setting = getattr(getattr(context.settings, "kd", None), "max_chars", "auto")
+    setting = context.settings.kd.max_chars
     if setting != "auto":
-        return int(setting)
-    cached = context.state.get("auto_max_chars")
-    if cached is None:
-        seed = (len(s.text.strip()) for s in context.history if s.origin != "teacher")
-        cached = max(AUTO_MAX_CHARS_FLOOR, max(seed, default=0))
-        context.state["auto_max_chars"] = cached
-    return int(cached)
+        return setting
+    seed = (len(s.text.strip()) for s in context.history if s.origin != "teacher")
+    return max(AUTO_MAX_CHARS_FLOOR, max(seed, default=0))
 
 
 class SampleChecks:
@@ -37,7 +29,7 @@ class SampleChecks:
     def validate_samples(
         self, context: StepContext, candidates: Sequence[Candidate]
     ) -> list[Rejection]:
-        low, high = _kd(context, "min_chars", 3), max_chars(context)
+        low, high = context.settings.kd.min_chars, max_chars(context)
         out: list[Rejection] = []
         for i, cand in enumerate(candidates):
             if cand.sample is None:
@@ -47,7 +39,7 @@ class SampleChecks:
             if problem:
                 out.append(Rejection(i, "label_outside_taxonomy", problem))
             elif length < low:
-                out.append(Rejection(i, "too_short", f"{length} chars < {low:g}"))
+                out.append(Rejection(i, "too_short", f"{length} chars < {low}"))
             elif length > high:
                 out.append(Rejection(i, "too_long", f"{length} chars > {high}"))
         return out
@@ -55,15 +47,31 @@ class SampleChecks:
 
 class DuplicateFilter:
     """Texts already in the training history, or repeated within the batch (after
-    normalising case, punctuation and spacing)."""
+    normalising case, punctuation and spacing).
+
+    The history only grows while a run lasts, so the filter keeps the normalised texts it has
+    seen and adds only the samples appended since the last step. A different history (another
+    run in the same process) starts the cache afresh.
+    """
+
+    def __init__(self) -> None:
+        self._history: Sequence[Sample] | None = None
+        self._counted = 0
+        self._norms: set[str] = set()
+
+    def history_norms(self, history: Sequence[Sample]) -> set[str]:
+        """The normalised texts of ``history``, brought up to date."""
+        if history is not self._history or len(history) < self._counted:
+            self._history, self._counted, self._norms = history, 0, set()
+        self._norms.update(normalize(s.text) for s in history[self._counted :])
+        self._counted = len(history)
+        return self._norms
 
     @hookimpl(trylast=True)
     def validate_samples(
         self, context: StepContext, candidates: Sequence[Candidate]
     ) -> list[Rejection]:
-        seen = context.state.get("history_norms")
-        if seen is None or len(seen) != len(context.history):
-            seen = {normalize(s.text) for s in context.history}
+        seen = self.history_norms(context.history)
         batch: set[str] = set()
         out: list[Rejection] = []
         for i, cand in enumerate(candidates):
@@ -86,8 +94,6 @@ class LeakageFilter:
         self, context: StepContext, candidates: Sequence[Candidate]
     ) -> list[Rejection]:
         guard = context.guard
-        if guard is None:
-            return []
         out: list[Rejection] = []
         for i, cand in enumerate(candidates):
             if cand.sample is None:

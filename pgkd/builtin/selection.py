@@ -19,13 +19,7 @@ def _rng(context: StepContext, salt: str) -> random.Random:
 
 
 def _usable(context: StepContext, index: int) -> bool:
-    guard = context.guard
-    return guard is None or not guard.leaks(context.history[index].text)
-
-
-def _setting(context: StepContext, name: str, default: int) -> int:
-    kd = getattr(context.settings, "kd", None)
-    return int(getattr(kd, name, default))
+    return not context.guard.leaks(context.history[index].text)
 
 
 class FewShotSelector:
@@ -33,7 +27,7 @@ class FewShotSelector:
 
     @hookimpl(trylast=True)
     def select_examples(self, context: StepContext) -> Mapping[str, Sequence[Example]]:
-        k = _setting(context, "few_shot", 16)
+        k = context.settings.kd.few_shot
         rng = _rng(context, "few_shot")
         by_class: dict[str, list[int]] = defaultdict(list)
         for i, sample in enumerate(context.history):
@@ -68,11 +62,12 @@ class CorrectIncorrectSelector:
 
     @hookimpl(trylast=True)
     def select_examples(self, context: StepContext) -> Mapping[str, Sequence[Example]]:
+        kd = context.settings.kd
         out: dict[str, list[Example]] = {}
-        for name, correct in (("correct", True), ("incorrect", False)):
+        for name, correct, k in (("correct", True, kd.correct), ("incorrect", False, kd.incorrect)):
             indices = _predicted(context, correct)
             rng = _rng(context, name)
-            picked = rng.sample(indices, min(len(indices), _setting(context, name, 16)))
+            picked = rng.sample(indices, min(len(indices), k))
             out[name] = [Example(context.history[i], context.train_predictions[i]) for i in picked]
         return out
 
@@ -82,7 +77,7 @@ class HardNegativeMiner:
 
     @hookimpl(trylast=True)
     def select_examples(self, context: StepContext) -> Mapping[str, Sequence[Example]]:
-        k = _setting(context, "hard_negatives", 16)
+        k = context.settings.kd.hard_negatives
         wrong = _predicted(context, False)
         wrong.sort(key=lambda i: -context.train_predictions[i].confidence)
         return {

@@ -62,11 +62,8 @@ class GeneratedSample:
     text: str
     label: str
     call_id: str = ""
-
-    @property
-    def reason_keys(self) -> tuple[str, ...]:
-        """Reasons without their detail (``"duplicate: of sample 3"`` -> ``"duplicate"``)."""
-        return tuple(reason.split(":", 1)[0].strip() for reason in self.reasons)
+    #: Each rejection's reason key (``"duplicate_of_history"``), in the order of ``reasons``.
+    reason_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,14 +185,21 @@ def _read_journal(path: Path, data: RunData) -> None:
 def _sample(step: int, event: Mapping[str, Any]) -> GeneratedSample:
     record = event.get("record")
     record = record if isinstance(record, Mapping) else {}
-    reasons = event.get("reasons")
+    raw = event.get("reasons")
+    reasons = tuple(str(r) for r in raw) if isinstance(raw, list) else ()
+    rejections = event.get("rejections")
+    if isinstance(rejections, list):
+        keys = tuple(str(r.get("reason", "")) for r in rejections if isinstance(r, Mapping))
+    else:  # a journal written before rejections were fields: "reason: detail" strings
+        keys = tuple(reason.split(":", 1)[0].strip() for reason in reasons)
     return GeneratedSample(
         step=step,
         accepted=bool(event.get("accepted")),
-        reasons=tuple(str(r) for r in reasons) if isinstance(reasons, list) else (),
+        reasons=reasons,
         text=_as_text(record.get("text")),
         label=_as_text(event.get("stratum") or record.get("label")),
         call_id=str(event.get("call_id") or ""),
+        reason_keys=keys,
     )
 
 

@@ -171,10 +171,13 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 def label_indices(samples: Sequence[Sample], labels: Sequence[str]) -> list[int]:
     """Each sample's class as a column index into ``labels``."""
     index = {label: i for i, label in enumerate(labels)}
-    try:
-        return [index[sample.target] for sample in samples]
-    except KeyError as exc:
-        raise DataError(
-            f"sample label {exc.args[0]!r} is not one of the task's labels {list(labels)}; "
-            "fix the data or the [task] labels"
-        ) from None
+    columns: list[int] = []
+    for sample in samples:
+        target = sample.target
+        if not isinstance(target, str) or target not in index:
+            raise DataError(
+                f"sample label {target!r} is not one of the task's labels {list(labels)}; "
+                "fix the data or the [task] labels"
+            )
+        columns.append(index[target])
+    return columns

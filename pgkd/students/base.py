@@ -6,12 +6,12 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from pgkd.types import Sample
+from pgkd.types import JsonValue, Sample
 
 #: Called by long work with (done, total, description); the CLI turns it into a progress bar.
 ProgressCallback = Callable[[int, int, str], None]
@@ -29,7 +29,7 @@ class StudentSettings:
     epochs: int = 30
     patience: int = 5
     threads: int | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, JsonValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +93,18 @@ class ClassifierStudent(Student):
         would train ``folds`` more times); the runner then uses in-sample predictions. A student
         that overrides this sets :attr:`predicts_out_of_fold`."""
         return None
+
+
+class StudentClass(Protocol):
+    """What ``register_students`` registers for a kind: called with ``(settings, labels,
+    seed)`` it builds a student, and ``load(directory)`` reads a saved one back. A
+    :class:`Student` subclass is one; so is :class:`pgkd.students.registry.LazyStudentClass`,
+    which imports the class (and torch with it) only when first used."""
+
+    def __call__(self, settings: StudentSettings, labels: Sequence[str], seed: int) -> Student:
+        """A new, untrained student."""
+        ...
+
+    def load(self, directory: Path) -> Student:
+        """A student written by its ``save``."""
+        ...

@@ -15,6 +15,7 @@ from typing import Any
 from pgkd.config import KDConfig
 from pgkd.errors import ConfigError
 from pgkd.students.base import Student
+from pgkd.tasks.base import Task, offers_out_of_fold
 from pgkd.types import Prediction, Sample
 
 AUTO = "auto"
@@ -22,11 +23,11 @@ IN_SAMPLE = "in_sample"
 OUT_OF_FOLD = "out_of_fold"
 
 
-def can_predict_out_of_fold(task: Any, student: Student) -> bool:
-    return student.predicts_out_of_fold and callable(getattr(task, "out_of_fold_predictions", None))
+def can_predict_out_of_fold(task: Task, student: Student) -> bool:
+    return student.predicts_out_of_fold and offers_out_of_fold(task)
 
 
-def choose_kind(kd: KDConfig, task: Any, student: Student) -> str:
+def choose_kind(kd: KDConfig, task: Task, student: Student) -> str:
     """``in_sample`` or ``out_of_fold`` for ``student``; checked before it is fitted."""
     able = can_predict_out_of_fold(task, student)
     if kd.train_predictions == AUTO:
@@ -40,7 +41,7 @@ def choose_kind(kd: KDConfig, task: Any, student: Student) -> str:
 
 
 def predict_history(
-    task: Any,
+    task: Task,
     student: Student,
     history: Sequence[Sample],
     labels: Sequence[str],
@@ -51,10 +52,8 @@ def predict_history(
 ) -> tuple[list[Prediction], str]:
     """Predictions aligned with ``history`` and the kind they are. Out of fold falls back to
     in sample when the student declines (a history too small to split)."""
-    if kind == OUT_OF_FOLD:
-        predictions: list[Prediction] | None = task.out_of_fold_predictions(
-            student, history, labels, folds=folds, seed=seed
-        )
+    if kind == OUT_OF_FOLD and offers_out_of_fold(task):
+        predictions = task.out_of_fold_predictions(student, history, labels, folds=folds, seed=seed)
         if predictions is not None:
             return predictions, OUT_OF_FOLD
     return task.evaluate(student, history, labels)[1], IN_SAMPLE

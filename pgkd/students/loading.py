@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pgkd.errors import RunDirError
-from pgkd.students.base import ClassifierStudent, Student, StudentSettings
+from pgkd.students.base import ClassifierStudent, Student, StudentClass, StudentSettings
 
 MARKER = "pgkd_student.json"
 FORMAT_VERSION = 1
@@ -64,25 +64,26 @@ def read_marker(directory: Path) -> dict[str, Any]:
     return record
 
 
-def load_saved_student(directory: Path, kinds: Mapping[str, Any] | None = None) -> Student:
+def load_saved_student(directory: Path, kinds: Mapping[str, StudentClass] | None = None) -> Student:
     """Load whatever student ``directory`` holds, of any task. ``kinds`` maps kind names to
     registered student classes (the plugin registry); the built-ins are used otherwise."""
     from pgkd.students.registry import BUILTIN_CLASSES
 
     directory = Path(directory)
     kind = read_marker(directory)["kind"]
-    available: Mapping[str, Any] = {**BUILTIN_CLASSES, **(kinds or {})}
+    available: dict[str, StudentClass] = {**BUILTIN_CLASSES, **(kinds or {})}
     if kind not in available:
         raise RunDirError(
             f"{directory / MARKER}: student kind {kind!r} is not registered; "
             "install the plugin that provides it (and name it in PGKD_PLUGINS if that is set; "
             f"known: {', '.join(sorted(available))})"
         )
-    student: Student = available[kind].load(directory)
-    return student
+    return available[kind].load(directory)
 
 
-def load_student(directory: Path, kinds: Mapping[str, Any] | None = None) -> ClassifierStudent:
+def load_student(
+    directory: Path, kinds: Mapping[str, StudentClass] | None = None
+) -> ClassifierStudent:
     """Load the classifier student ``directory`` holds (see :func:`load_saved_student`)."""
     student = load_saved_student(directory, kinds)
     if not isinstance(student, ClassifierStudent):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from pgkd.hookspecs import hookimpl
 from pgkd.plugins import load_object
-from pgkd.students.base import Student, StudentSettings
+from pgkd.students.base import Student, StudentClass, StudentSettings
 
 BUILTIN_STUDENTS: dict[str, str] = {
     "frozen": "pgkd.students.frozen:FrozenEncoderStudent",
@@ -46,6 +45,6 @@ BUILTIN_CLASSES: dict[str, LazyStudentClass] = {
 
 
 @hookimpl(trylast=True)
-def register_students(register: Callable[[str, Callable[..., Any]], None]) -> None:
+def register_students(register: Callable[[str, StudentClass], None]) -> None:
     for kind, cls in BUILTIN_CLASSES.items():
         register(kind, cls)

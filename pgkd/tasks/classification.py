@@ -9,14 +9,15 @@ import numpy as np
 
 from pgkd.hookspecs import hookimpl
 from pgkd.students.base import ClassifierStudent, Student
-from pgkd.types import ClassScore, Evaluation, Prediction, Sample
+from pgkd.tasks.base import TaskFactory
+from pgkd.types import ClassScore, Evaluation, JsonValue, Prediction, Sample
 
 
 class ClassificationTask:
     name = "classification"
     min_labels = 2
 
-    def parse_record(self, record: Mapping[str, Any], *, origin: str, step: int) -> Sample:
+    def parse_record(self, record: Mapping[str, JsonValue], *, origin: str, step: int) -> Sample:
         missing = [key for key in ("text", "label") if key not in record]
         if missing:
             found = ", ".join(sorted(map(str, record))) or "none"
@@ -36,7 +37,7 @@ class ClassificationTask:
             raise ValueError("'label' is empty; drop the row or fill it in")
         return Sample(text=text, target=label, origin=origin, step=step)
 
-    def to_record(self, sample: Sample) -> dict[str, Any]:
+    def to_record(self, sample: Sample) -> dict[str, JsonValue]:
         return {"text": sample.text, "label": sample.target}
 
     def labels_of(self, samples: Sequence[Sample]) -> tuple[str, ...]:
@@ -50,7 +51,7 @@ class ClassificationTask:
     def stratum(self, sample: Sample) -> str:
         return str(sample.target)
 
-    def answer_schema(self, n_samples: int, labels: Sequence[str]) -> dict[str, Any]:
+    def answer_schema(self, n_samples: int, labels: Sequence[str]) -> dict[str, JsonValue]:
         return {
             "type": "array",
             "minItems": n_samples,
@@ -139,5 +140,5 @@ def score_probabilities(
 
 
 @hookimpl(trylast=True)
-def register_tasks(register: Callable[[str, Callable[..., Any]], None]) -> None:
+def register_tasks(register: Callable[[str, TaskFactory], None]) -> None:
     register("classification", ClassificationTask)

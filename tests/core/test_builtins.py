@@ -18,7 +18,15 @@ from pgkd.builtin.validation_report import render_report
 from pgkd.config import KDConfig
 from pgkd.guard import HeldOutGuard
 from pgkd.tasks.classification import ClassificationTask, score_probabilities
-from pgkd.types import Candidate, Example, Prediction, Sample, StepContext, StepRecord
+from pgkd.types import (
+    Candidate,
+    Example,
+    Prediction,
+    Rejection,
+    Sample,
+    StepContext,
+    StepRecord,
+)
 
 LABELS = ("billing", "shipping", "returns")
 
@@ -35,7 +43,7 @@ def context(history: list[Sample], preds: list[Prediction], **kd: int) -> StepCo
         validation=evaluation,
         settings=SimpleNamespace(kd=KDConfig(**kd)),
         seed=0,
-        state={"val_losses": [1.0]},
+        val_losses=(1.0,),
         guard=HeldOutGuard(["a validation message about a late parcel and a refund"]),
     )
 
@@ -132,12 +140,12 @@ def test_early_stopping_picks_lowest_loss_and_waits_patience() -> None:
     ctx = context(*history(), patience=2)
     record = StepRecord(1, ctx.validation, None, 0, 0, 0, 0.0, 0)
     stopper = EarlyStopping()
-    ctx.state["val_losses"] = [1.0, 0.8]
+    ctx.val_losses = (1.0, 0.8)
     assert stopper.on_step_end(ctx, record).is_best is True
-    ctx.state["val_losses"] = [1.0, 0.8, 0.9]
+    ctx.val_losses = (1.0, 0.8, 0.9)
     verdict = stopper.on_step_end(ctx, record)
     assert verdict.is_best is False and not verdict.stop
-    ctx.state["val_losses"] = [1.0, 0.8, 0.9, 0.85]
+    ctx.val_losses = (1.0, 0.8, 0.9, 0.85)
     verdict = stopper.on_step_end(ctx, record)
     assert verdict.stop and "patience 2" in verdict.reason
 
@@ -155,3 +163,23 @@ def test_auto_max_chars_follows_the_longest_user_text_never_a_teacher_one() -> N
     candidate = Candidate({"text": "y" * 3000, "label": "billing"}, Sample("y" * 3000, "billing"))
     assert SampleChecks().validate_samples(ctx, [candidate]) == []
     assert [r.reason for r in SampleChecks().validate_samples(short, [candidate])] == ["too_long"]
+
+
+def test_duplicate_filter_keeps_its_own_cache_of_the_growing_history() -> None:
+    samples, preds = history()
+    ctx = context(samples, preds)
+    dedup = DuplicateFilter()
+    batch = [Candidate({}, Sample("A brand new text", "billing"))]
+    assert dedup.validate_samples(ctx, batch) == []
+    samples.append(Sample("a brand new TEXT.", "billing", origin="teacher", step=1))
+    assert [r.reason for r in dedup.validate_samples(ctx, batch)] == ["duplicate_of_history"]
+    assert len(dedup.history_norms(samples)) == len(samples)
+    fresh = context(*history())  # another history (another run): the cache starts again
+    assert dedup.validate_samples(fresh, batch) == []
+
+
+def test_a_rejection_reads_as_text_and_journals_as_fields() -> None:
+    rejection = Rejection(3, "too_short", "2 chars < 3")
+    assert rejection.text == "too_short: 2 chars < 3"
+    assert rejection.to_record() == {"reason": "too_short", "detail": "2 chars < 3"}
+    assert Rejection(0, "duplicate_of_history").text == "duplicate_of_history"

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
+from typing import cast
 
+import pluggy
 import pytest
 
 from pgkd import hookspecs
+from pgkd.config import config_from_mapping
 from pgkd.errors import PluginError
 from pgkd.hookspecs import hookimpl
+from pgkd.loop import Loop
 from pgkd.plugins import DEFAULT_PLUGINS, build_plugin_manager, build_registry, describe
-from pgkd.types import Prompt, StepContext
+from pgkd.tasks.classification import ClassificationTask
+from pgkd.types import Candidate, Evaluation, Prompt, Rejection, Sample, StepContext
 
 HOOKS = [
     name
@@ -93,3 +99,55 @@ def test_plugins_named_in_config_load_by_import_path() -> None:
     assert any(name == "pgkd.builtin.selection:HardNegativeMiner" for name, _ in describe(pm))
     with pytest.raises(PluginError, match="cannot import 'no_such_module'"):
         build_plugin_manager(entry_points_enabled=False, load=["no_such_module"])
+
+
+def validate(pm: pluggy.PluginManager, candidates: list[Candidate]) -> dict[int, list[Rejection]]:
+    """The loop's validation of a batch: only ``Loop._validate`` and its plugin manager."""
+    ctx = StepContext(
+        step=1,
+        task=ClassificationTask(),
+        labels=("a", "b"),
+        history=[Sample("already seen", "a")],
+        train_predictions=[],
+        validation=Evaluation(loss=1.0, metrics={}, per_class={}),
+        settings=config_from_mapping({"data": {"train": "t.jsonl"}}),
+        seed=0,
+    )
+    loop = cast(Loop, SimpleNamespace(pm=pm))
+    accepted, rejections = Loop._validate(loop, ctx, candidates)
+    assert [s.text for s in accepted] == [
+        c.sample.text for i, c in enumerate(candidates) if c.sample and i not in rejections
+    ]
+    return rejections
+
+
+def test_rejections_stay_objects_from_the_plugins_to_the_journal() -> None:
+    class Picky:
+        @hookimpl
+        def validate_samples(self, context: StepContext, candidates: list[Candidate]) -> object:
+            return [Rejection(2, "not_mine", "too plain")]
+
+    pm = build_plugin_manager(entry_points_enabled=False, extra=[Picky()])
+    batch = [
+        Candidate({"x": 1}, None, "missing field(s) text"),
+        Candidate({}, Sample("Already seen!", "a")),
+        Candidate({}, Sample("a plain new text", "b")),
+        Candidate({}, Sample("a fine new text", "b")),
+    ]
+    rejections = validate(pm, batch)
+    assert rejections == {
+        0: [Rejection(0, "unparsable", "missing field(s) text")],
+        1: [Rejection(1, "duplicate_of_history")],
+        2: [Rejection(2, "not_mine", "too plain")],
+    }
+
+
+def test_a_validator_that_returns_no_rejection_objects_is_named() -> None:
+    class Sloppy:
+        @hookimpl
+        def validate_samples(self, context: StepContext, candidates: list[Candidate]) -> object:
+            return ["duplicate: of sample 0"]
+
+    pm = build_plugin_manager(entry_points_enabled=False, extra=[Sloppy()])
+    with pytest.raises(PluginError, match="returned a str; return Rejection"):
+        validate(pm, [Candidate({}, Sample("a text", "a"))])

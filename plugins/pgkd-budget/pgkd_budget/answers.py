@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pgkd.types import CallPlan, Prompt
+from pgkd import CallPlan, Prompt
 
 from pgkd_budget.budget import StepBudget
 from pgkd_budget.section import render_section

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pgkd.types import StepContext
+from pgkd import StepContext
 
 from pgkd_budget.allocation import Rotation, hard_floor, plan_shares
 from pgkd_budget.options import BudgetOptions

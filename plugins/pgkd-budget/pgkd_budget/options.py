@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from pgkd.errors import ConfigError
+from pgkd import ConfigError
 
 __all__ = ["BudgetOptions"]
 

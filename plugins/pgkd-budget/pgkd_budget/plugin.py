@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pgkd import hookimpl
-from pgkd.types import CallPlan, Prompt, StepContext
+from pgkd import CallPlan, Prompt, StepContext, hookimpl
 
 from pgkd_budget.allocation import Rotation
 from pgkd_budget.answers import call_plan

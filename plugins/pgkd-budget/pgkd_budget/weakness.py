@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pgkd.types import Evaluation, Prediction, Sample
+from pgkd import Evaluation, Prediction, Sample
 
 from pgkd_budget.options import BudgetOptions
 

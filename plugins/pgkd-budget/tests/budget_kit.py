@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pgkd.types import ClassScore, Evaluation, Prediction, Sample, StepContext
+from pgkd import ClassScore, Evaluation, Prediction, Sample, StepContext
 
 
 def evaluation(

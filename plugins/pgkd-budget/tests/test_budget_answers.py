@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import budget_kit as kit
-from pgkd.types import CallPlan, Prompt
+from pgkd import CallPlan, Prompt
 
 from pgkd_budget import BudgetPlugin, StepBudget, call_plan, deal
 from pgkd_budget.answers import answer_prompt

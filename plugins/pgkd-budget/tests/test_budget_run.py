@@ -12,13 +12,23 @@ from typing import Any
 
 import budget_kit as kit
 import pytest
-from pgkd import hookimpl
-from pgkd.config import Config, config_from_mapping
-from pgkd.plugins import build_plugin_manager, describe
-from pgkd.progress import Progress
-from pgkd.runner import resume, run
-from pgkd.teachers.base import TeacherReply, TeacherRequest, TeacherSettings
-from pgkd.teachers.simulation import PoolTeacher, parse_counts
+from pgkd import (
+    Config,
+    TeacherReply,
+    TeacherRequest,
+    TeacherSettings,
+    config_from_mapping,
+    hookimpl,
+)
+from pgkd.testing import (
+    PoolTeacher,
+    build_plugin_manager,
+    describe,
+    parse_counts,
+    quiet_progress,
+    resume,
+    run,
+)
 
 from pgkd_budget import BudgetOptions, BudgetPlugin
 
@@ -108,7 +118,7 @@ def test_a_run_asks_for_the_budget_and_the_teacher_follows_it(
     summary = run(
         make_config(data),
         out,
-        progress=Progress(live=False, quiet=True),
+        progress=quiet_progress(),
         extra_plugins=[recorder],
         entry_points_enabled=True,
     )
@@ -135,7 +145,7 @@ def test_each_call_gets_its_own_share_of_the_steps_plan(
     run(
         make_config(data),
         tmp_path / "run",
-        progress=Progress(live=False, quiet=True),
+        progress=quiet_progress(),
         extra_plugins=[recorder, plugin],
         entry_points_enabled=False,
     )
@@ -159,7 +169,7 @@ def test_a_steps_calls_run_concurrently_each_with_its_own_counts(
     run(
         make_config(data),
         tmp_path / "run",
-        progress=Progress(live=False, quiet=True),
+        progress=quiet_progress(),
         extra_plugins=[recorder, plugin],
         entry_points_enabled=False,
     )
@@ -189,7 +199,7 @@ def test_without_split_calls_every_call_gets_the_first_answer(
     run(
         make_config(data),
         tmp_path / "run",
-        progress=Progress(live=False, quiet=True),
+        progress=quiet_progress(),
         extra_plugins=[recorder, plugin],
         entry_points_enabled=False,
     )
@@ -206,7 +216,7 @@ def test_one_call_per_step_gets_the_steps_plan_itself(
     run(
         make_config(data, samples_per_call=16),
         tmp_path / "run",
-        progress=Progress(live=False, quiet=True),
+        progress=quiet_progress(),
         extra_plugins=[recorder, plugin],
         entry_points_enabled=False,
     )
@@ -240,7 +250,7 @@ def test_a_resumed_run_carries_the_rounding_on_as_an_uninterrupted_one(
 ) -> None:
     raw = make_config(data).to_toml_dict()
     config = config_from_mapping({**raw, "kd": {**raw["kd"], "steps": 4}})
-    quiet = Progress(live=False, quiet=True)
+    quiet = quiet_progress()
     whole = BudgetPlugin()
     run(
         config,

@@ -7,9 +7,8 @@ from typing import Any
 
 import budget_kit as kit
 import pytest
-from pgkd.errors import ConfigError
-from pgkd.teachers.simulation import parse_counts
-from pgkd.types import StepContext
+from pgkd import ConfigError, StepContext
+from pgkd.testing import parse_counts
 
 from pgkd_budget import (
     SECTION,

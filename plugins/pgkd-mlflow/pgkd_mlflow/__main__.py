@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pgkd.errors import PgkdError
+from pgkd import PgkdError
 from pgkd_mlflow.logger import log_run
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pgkd.errors import PluginError, RunDirError
+from pgkd import PluginError, RunDirError
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 EXPERIMENT_ENV = "PGKD_MLFLOW_EXPERIMENT"
@@ -206,7 +206,7 @@ def _log(
 
 def _log_artifacts(client: Any, run_id: str, run_dir: Path, log_model: bool | None) -> None:
     if not (run_dir / "report.html").is_file():
-        from pgkd.report import write_report
+        from pgkd import write_report
 
         write_report(run_dir)
     for name in ARTIFACT_FILES:

@@ -11,11 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from pgkd_mlflow.logger import log_run
 
-from pgkd.config import config_from_mapping
-from pgkd.errors import PluginError
-from pgkd.plugins import build_plugin_manager, describe
-from pgkd.progress import Progress
-from pgkd.runner import run
+from pgkd import PluginError, config_from_mapping
+from pgkd.testing import build_plugin_manager, describe, quiet_progress, run
 
 TICKETS = Path(__file__).parents[3] / "examples" / "support_tickets"
 
@@ -42,7 +39,7 @@ def finished_run(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) 
         run(
             config_from_mapping(run_config(tiny_backbone)),
             out,
-            progress=Progress(live=False, quiet=True),
+            progress=quiet_progress(),
             extra_plugins=[pgkd_mlflow],
             entry_points_enabled=False,
         )

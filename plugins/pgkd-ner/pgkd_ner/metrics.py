@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pgkd.types import ClassScore, Evaluation
+from pgkd import ClassScore, Evaluation
 
 from pgkd_ner.spans import Span
 

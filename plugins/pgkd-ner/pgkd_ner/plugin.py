@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pgkd import hookimpl
-from pgkd.students.registry import LazyStudentClass
-from pgkd.types import Prompt, StepContext
+from pgkd import LazyStudentClass, Prompt, StepContext, hookimpl
 
 from pgkd_ner.prompt import REPORT_KEY, render_ner_prompt
 from pgkd_ner.report import render_entity_report

@@ -11,7 +11,7 @@ the entity report is shown only while the ``validation_report`` section is produ
 from __future__ import annotations
 
 import orjson
-from pgkd.types import Example, Prompt, StepContext
+from pgkd import Example, Prompt, StepContext
 
 from pgkd_ner.spans import Spans, describe
 

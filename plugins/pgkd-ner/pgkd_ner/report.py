@@ -3,7 +3,7 @@ validation sentence is ever read here."""
 
 from __future__ import annotations
 
-from pgkd.types import Evaluation
+from pgkd import Evaluation
 
 #: Confused type pairs listed at most.
 TOP_CONFUSIONS = 5

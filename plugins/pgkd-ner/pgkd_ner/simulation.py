@@ -20,8 +20,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from pgkd.teachers.base import Teacher, TeacherError, TeacherReply, TeacherRequest, TeacherSettings
-from pgkd.types import Sample
+from pgkd import Sample, Teacher, TeacherError, TeacherReply, TeacherRequest, TeacherSettings
 
 from pgkd_ner.spans import to_mention_records
 from pgkd_ner.task import NerTask, spans_of

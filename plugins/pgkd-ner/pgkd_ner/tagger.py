@@ -8,7 +8,7 @@ import abc
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pgkd.students.base import Student
+from pgkd import Student
 
 from pgkd_ner.prediction import entity_records, entity_schema
 from pgkd_ner.spans import Span

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pgkd.errors import ConfigError
-from pgkd.students.base import Student
-from pgkd.types import Evaluation, Prediction, Sample
+from pgkd import ConfigError, Evaluation, Prediction, Sample, Student
 
 from pgkd_ner.metrics import score_entities
 from pgkd_ner.spans import Spans, parse_entities, to_offset_records

@@ -1,6 +1,6 @@
 """The ``ner-token`` student: a transformer encoder fine-tuned as a BIO token classifier.
 
-pgkd's fine-tuning loop (:mod:`pgkd.students.training`: AdamW with linear warmup and decay,
+pgkd's fine-tuning loop (:class:`pgkd.FineTunedStudent`: AdamW with linear warmup and decay,
 length-bucketed batches with dynamic padding, early stopping on validation loss keeping the best
 epoch's weights, optional bf16 autocast with ``[student.options] bf16 = true``), with
 cross-entropy over per-token tags. Character spans are aligned to tokens through a fast
@@ -16,19 +16,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
-from pgkd.errors import ConfigError, DataError, RunDirError
-from pgkd.students.backbone import (
+from pgkd import STUDENT_MARKER as MARKER
+from pgkd import (
+    ConfigError,
+    DataError,
+    FineTunedStudent,
+    ModelBatch,
+    RunDirError,
+    Sample,
+    StudentSettings,
     length_sorted_batches,
     load_tokenizer,
     pad_batch,
     portable_settings,
     quiet_transformers,
 )
-from pgkd.students.base import StudentSettings
-from pgkd.students.fine_tuned import FineTunedStudent
-from pgkd.students.loading import MARKER, read_marker, settings_from_dict, write_marker
-from pgkd.students.training import ModelBatch
-from pgkd.types import Sample
+from pgkd import read_student_marker as read_marker
+from pgkd import student_settings_from_dict as settings_from_dict
+from pgkd import write_student_marker as write_marker
 
 from pgkd_ner.spans import Span
 from pgkd_ner.tagger import EntityTagger, Tagging

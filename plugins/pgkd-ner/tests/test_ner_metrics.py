@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pgkd.students.backbone import load_tokenizer, packaged_minilm
+from pgkd import load_tokenizer
+from pgkd.testing import packaged_minilm
 
 from pgkd_ner.metrics import score_entities
 from pgkd_ner.report import render_entity_report

@@ -6,11 +6,17 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from pgkd.config import load_config
-from pgkd.data import prepare_splits
-from pgkd.plugins import build_plugin_manager, build_registry, describe
-from pgkd.tasks.classification import ClassificationTask
-from pgkd.types import ClassScore, Evaluation, Example, Prediction, Sample, StepContext
+from pgkd import (
+    ClassificationTask,
+    ClassScore,
+    Evaluation,
+    Example,
+    Prediction,
+    Sample,
+    StepContext,
+    load_config,
+)
+from pgkd.testing import build_plugin_manager, build_registry, describe, prepare_splits
 
 import pgkd_ner
 from pgkd_ner.spans import Span

@@ -12,11 +12,15 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from pgkd.commands.cli import main
-from pgkd.data import load_samples, stratified_split
-from pgkd.serving.inference import RecordPredictor, load_predictor
-from pgkd.serving.predict import PredictOptions, predict_records
-from pgkd.students.base import StudentSettings
+from pgkd import RecordPredictor, StudentSettings
+from pgkd.testing import (
+    PredictOptions,
+    load_predictor,
+    load_samples,
+    predict_records,
+    stratified_split,
+)
+from pgkd.testing import cli_main as main
 
 from pgkd_ner.task import NerTask
 from pgkd_ner.token_student import KIND, TokenClassifierStudent

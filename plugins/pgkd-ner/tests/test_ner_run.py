@@ -9,21 +9,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pgkd import hookimpl
-from pgkd.commands.cli import main
-from pgkd.config import Config, config_from_mapping
-from pgkd.data import prepare_splits
-from pgkd.progress import Progress
-from pgkd.runner import run
-from pgkd.teachers.base import TeacherReply, TeacherRequest, TeacherSettings
-from pgkd.types import Sample
+from pgkd import (
+    Config,
+    Sample,
+    TeacherReply,
+    TeacherRequest,
+    TeacherSettings,
+    config_from_mapping,
+    hookimpl,
+)
+from pgkd.testing import cli_main as main
+from pgkd.testing import prepare_splits, quiet_progress, run
 
 import pgkd_ner
 from pgkd_ner.simulation import HeldOutNerTeacher
 from pgkd_ner.task import NerTask
 from pgkd_ner.token_student import TokenClassifierStudent
 
-QUIET = Progress(live=False, quiet=True)
+QUIET = quiet_progress()
 EXAMPLE = Path(__file__).parents[1] / "examples" / "ner.toml"
 #: Every this-many-th record the teacher names an entity that is not in its sentence.
 BAD_EVERY = 7
@@ -133,8 +136,11 @@ def test_mentions_are_resolved_and_missing_ones_rejected(
     bad = [e for e in events if any(x["text"] == "Atlantis" for x in e["record"]["entities"])]
     assert bad and not any(e["accepted"] for e in bad)
     for event in bad:
-        (reason,) = event["reasons"]
-        assert reason.startswith("unparsable: entities[") and "'Atlantis' does not occur" in reason
+        (rejection,) = event["rejections"]
+        assert rejection["reason"] == "unparsable"
+        assert rejection["detail"].startswith("entities[")
+        assert "'Atlantis' does not occur" in rejection["detail"]
+        assert event["reasons"] == [f"unparsable: {rejection['detail']}"]
     # The pool keeps asking until each step has its 16 parsed sentences; all are new and valid.
     accepted = [e for e in events if e["accepted"]]
     assert len(events) - len(bad) == len(accepted) == summary["samples"]["accepted"] == 32

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from pgkd.teachers.base import TeacherError, TeacherReply, TeacherRequest, TeacherSettings
+from pgkd import TeacherError, TeacherReply, TeacherRequest, TeacherSettings
 
 from pgkd_ner.simulation import HeldOutNerTeacher
 from pgkd_ner.task import NerTask

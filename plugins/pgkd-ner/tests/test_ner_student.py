@@ -7,9 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pgkd.data import load_samples, stratified_split
-from pgkd.students.base import StudentSettings
-from pgkd.students.loading import MARKER
+from pgkd import STUDENT_MARKER as MARKER
+from pgkd import StudentSettings
+from pgkd.testing import load_samples, stratified_split
 
 from pgkd_ner.plugin import STUDENT_KIND
 from pgkd_ner.spans import Span

@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pgkd.data import load_samples
-from pgkd.errors import ConfigError, DataError
-from pgkd.students.base import Student, StudentSettings
-from pgkd.types import Sample
+from pgkd import ConfigError, DataError, Sample, Student, StudentSettings
+from pgkd.testing import load_samples
 
 from pgkd_ner.spans import Span, describe
 from pgkd_ner.task import NerTask
