@@ -43,8 +43,10 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.protocol import DATASETS, draw_seed_data, parse_options  # noqa: E402
 from benchmarks.tables import command_line, machine_line, markdown_table, write_section  # noqa: E402
 from pgkd.config import Config, config_from_mapping  # noqa: E402
+from pgkd.data import load_samples, stratified_sample  # noqa: E402
 from pgkd.progress import Progress  # noqa: E402
 from pgkd.runner import run  # noqa: E402
+from pgkd.tasks.classification import ClassificationTask  # noqa: E402
 
 DEMO = ROOT / "examples" / "support_tickets"
 DUPLICATES = ("duplicate_of_history", "duplicate_in_batch")
@@ -134,6 +136,21 @@ def dataset_config(
     )
 
 
+def test_subset(test: Path, limit: int, folder: Path) -> Path:
+    """A stratified, seeded draw of ``limit`` rows of the test split (the same for every seed
+    and arm), so a slow teacher's runs do not spend their time embedding a large test split."""
+    task = ClassificationTask()
+    rows = load_samples(test, task)
+    if len(rows) <= limit:
+        return test
+    kept, _ = stratified_sample(rows, limit, task, 0)
+    out = folder / "data" / f"test{limit}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(task.to_record(s), ensure_ascii=False) + "\n" for s in kept]
+    out.write_text("".join(lines), encoding="utf-8")
+    return out
+
+
 def noisy_pool(pool: Path, p: float, seed: int) -> Path:
     """A copy of the SIMULATION pool in which a share ``p`` of the rows (seeded) carry a wrong
     label, drawn among the 3 other classes whose TF-IDF centroid is closest to the row's text,
@@ -212,6 +229,8 @@ def run_arms(args: argparse.Namespace) -> list[dict[str, Any]]:
         data = None
         if args.dataset != "demo":
             data = draw_seed_data(folder, args.train_size, seed, seed_dir / "data", simulation)
+            if args.test_limit:
+                data = replace(data, test=test_subset(data.test, args.test_limit, seed_dir))
             if data.pool is not None and args.pool_noise > 0:
                 data = replace(data, pool=noisy_pool(data.pool, args.pool_noise, seed))
         for name in args.arms:
@@ -324,6 +343,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=0, help="0: the config's default")
     parser.add_argument("--backbone", help="[student] backbone: a local model folder")
+    parser.add_argument("--test-limit", type=int, default=0, help="score on this many test rows")
     parser.add_argument(
         "--pool-noise", type=float, default=0.0, help="share of SIMULATION pool rows mislabelled"
     )
@@ -394,7 +414,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         f"`{args.command}`\n\n{machine_line()}\n\n{table(rows, args.reference)}\n\n"
         f"{teacher} (options: {options}; pool labels flipped: {args.pool_noise:g}); "
         f"seeds {', '.join(map(str, args.seeds))}; "
-        f"{args.steps} KD steps, patience {args.patience}; frozen MiniLM-L6 student. "
+        f"{args.steps} KD steps, patience {args.patience}; frozen MiniLM-L6 student; "
+        f"{f'a stratified {args.test_limit}-row draw of' if args.test_limit else 'the full'} "
+        "test split. "
         "Test accuracy in points; paired differences are mean ± standard error over seeds."
     )
     if args.clean_tag:

@@ -97,11 +97,6 @@ def window_rate(steps: Sequence[dict[str, Any]], window: int, per: str) -> float
     return sum(float(s.get("val_loss_gain") or 0.0) for s in last) / spent
 
 
-def _val_losses(context: StepContext) -> list[float]:
-    losses = getattr(context, "val_losses", None)
-    if losses is None:
-        losses = getattr(context, "state", {}).get("val_losses", ())
-    return [float(x) for x in losses]
 
 
 class CostStopping:
@@ -131,7 +126,7 @@ class CostStopping:
     def on_step_end(self, context: StepContext, record: StepRecord) -> StepVerdict | None:
         mine = context.run_state.setdefault(NAME, {"steps": []})
         spend = mine.pop("pending", None) or {"generated": 0, "calls": 0, "cost_usd": 0.0}
-        losses = _val_losses(context)
+        losses = list(context.val_losses)
         if len(losses) < 2:
             return None
         gain = step_gain(losses, spend["generated"], spend["calls"], spend["cost_usd"])

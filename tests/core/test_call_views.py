@@ -67,7 +67,7 @@ def step_context(options: dict[str, Any] | None = None) -> StepContext:
             plugins=PluginsConfig(options={"call_views": options or {}}),
         ),
         seed=0,
-        state={"val_losses": [1.0]},
+        val_losses=(1.0,),
         guard=HeldOutGuard([HELD_OUT]),
     )
     for selector in (FewShotSelector(), CorrectIncorrectSelector(), HardNegativeMiner()):
