@@ -9,8 +9,9 @@ here and from ``pgkd``, nothing else of pgkd. The harness (listed in ``__all__``
 runs a ``pgkd`` command line, :func:`load_samples`, :func:`stratified_split` and
 :func:`prepare_splits` read and split data as a run does, :func:`load_predictor`,
 :func:`predict_records` and :class:`PredictOptions` drive ``pgkd predict``, and
-:class:`PoolTeacher` / :func:`parse_counts` are the SIMULATION teacher that answers from a
-file of real samples (and reads the per-class counts a prompt asks for).
+:class:`SimulationTeacher` (the ``pool:`` provider) / :func:`parse_counts` are the SIMULATION
+teacher that answers from a file of real samples, and what reads the per-class counts a
+prompt asks for.
 
 A real backbone (the packaged MiniLM) takes seconds per epoch; tests want a model that trains in
 a fraction of one and needs nothing from the network. :func:`tiny_bert_backbone` writes a
@@ -31,23 +32,63 @@ inside the function, so importing this module stays cheap.
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pgkd.commands.cli import main as cli_main
-from pgkd.data import load_samples, prepare_splits, stratified_split
-from pgkd.plugins import build_plugin_manager, build_registry, describe
-from pgkd.progress import Progress
-from pgkd.runner import resume, run
-from pgkd.serving.inference import load_predictor
-from pgkd.serving.predict import PredictOptions, predict_records
 from pgkd.students.backbone import load_tokenizer, packaged_minilm, quiet_transformers
-from pgkd.teachers.simulation import PoolTeacher, parse_counts
+
+if TYPE_CHECKING:
+    from pgkd.commands.cli import main as cli_main
+    from pgkd.data import load_samples, prepare_splits, stratified_split
+    from pgkd.plugins import build_plugin_manager, build_registry, describe
+    from pgkd.progress import Progress
+    from pgkd.runner import resume, run
+    from pgkd.serving.inference import load_predictor
+    from pgkd.serving.predict import PredictOptions, predict_records
+    from pgkd.teachers.simulation import PoolTeacher as SimulationTeacher
+    from pgkd.teachers.simulation import parse_counts
+
+#: The harness, imported on first use: name -> (module, attribute in that module). Lazy so that
+#: importing this module (a plugin's conftest does) stays cheap and each name fails alone.
+_LAZY: dict[str, tuple[str, str]] = {
+    "PredictOptions": ("pgkd.serving.predict", "PredictOptions"),
+    "SimulationTeacher": ("pgkd.teachers.simulation", "PoolTeacher"),
+    "build_plugin_manager": ("pgkd.plugins", "build_plugin_manager"),
+    "build_registry": ("pgkd.plugins", "build_registry"),
+    "cli_main": ("pgkd.commands.cli", "main"),
+    "describe": ("pgkd.plugins", "describe"),
+    "load_predictor": ("pgkd.serving.inference", "load_predictor"),
+    "load_samples": ("pgkd.data", "load_samples"),
+    "parse_counts": ("pgkd.teachers.simulation", "parse_counts"),
+    "predict_records": ("pgkd.serving.predict", "predict_records"),
+    "prepare_splits": ("pgkd.data", "prepare_splits"),
+    "resume": ("pgkd.runner", "resume"),
+    "run": ("pgkd.runner", "run"),
+    "stratified_split": ("pgkd.data", "stratified_split"),
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import a harness name on first use (PEP 562) and keep it in the module."""
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'pgkd.testing' has no attribute {name!r}") from None
+    value: object = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "DATASETS_ENV",
-    "PoolTeacher",
     "PredictOptions",
+    "SimulationTeacher",
     "build_plugin_manager",
     "build_registry",
     "cli_main",
@@ -107,4 +148,6 @@ def tiny_bert_backbone(directory: Path, seed: int = 0) -> Path:
 
 def quiet_progress() -> Progress:
     """Progress for a run in a test: no live bars, no step lines."""
+    from pgkd.progress import Progress
+
     return Progress(live=False, quiet=True)

@@ -101,6 +101,27 @@ def test_a_resumed_step_keeps_its_last_lines(run_dir: Path) -> None:
     assert [s.text for s in run.samples if s.step == last["step"]] == ["re-run sample"]
 
 
+def test_reason_keys_come_from_the_rejection_fields_and_old_journals_still_read(
+    run_dir: Path,
+) -> None:
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["step"]
+    record = {"text": "a copy: of something", "label": "refund"}
+    new = {"reason": "duplicate_of_history", "detail": "see: sample 3"}
+    lines = [  # the fields alone, then a sample of a journal from before the fields
+        {"rejections": [new]},
+        {"reasons": ["too_short: 2 chars < 3"]},
+    ]
+    with (run_dir / "journal.jsonl").open("a") as fh:
+        for index, fields in enumerate(lines):
+            event = {"event": "sample", "step": last, "index": index, "accepted": False}
+            fh.write(json.dumps({**event, **fields, "record": record}) + "\n")
+
+    rejected = [s for s in load_run(run_dir).samples if s.text == record["text"]]
+
+    assert [s.reason_keys for s in rejected] == [("duplicate_of_history",), ("too_short",)]
+    assert rejected[1].reasons == ("too_short: 2 chars < 3",)
+
+
 def test_confusion_record_is_sparse() -> None:
     score = ClassScore(1.0, 1.0, 1.0, 1)
     evaluation = Evaluation(

@@ -21,7 +21,7 @@ from pgkd import (
     hookimpl,
 )
 from pgkd.testing import (
-    PoolTeacher,
+    SimulationTeacher,
     build_plugin_manager,
     describe,
     parse_counts,
@@ -46,7 +46,7 @@ class RecordingPool:
     def register_teachers(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
         calls, recorder = self.calls, self
 
-        class Recording(PoolTeacher):
+        class Recording(SimulationTeacher):
             async def complete(self, request: TeacherRequest) -> TeacherReply:
                 recorder.in_flight += 1
                 recorder.max_in_flight = max(recorder.max_in_flight, recorder.in_flight)
@@ -58,7 +58,7 @@ class RecordingPool:
                 calls.append((request, json.loads(reply.text)))
                 return reply
 
-        def build(settings: TeacherSettings) -> PoolTeacher:
+        def build(settings: TeacherSettings) -> SimulationTeacher:
             return Recording(settings)
 
         register("pool", build)
