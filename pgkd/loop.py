@@ -1,8 +1,18 @@
-"""Algorithm 1 of the paper as an async loop that fires hooks and owns nothing else.
+"""Algorithm 1 of the paper as an async loop that fires hooks and records, and owns nothing else.
 
 The loop evaluates the *new* student after each step (the paper's pseudo-code evaluates the
 previous one). CPU-bound training and evaluation run in a worker thread so the event loop stays
 free for teacher calls.
+
+Policy and wiring live elsewhere: which student is best and when to stop are the
+``on_step_end`` plugins' (the built-in :mod:`pgkd.builtin.early_stopping` also stops on an
+exhausted teacher budget, which each :class:`~pgkd.types.StepRecord` reports), and their
+answers combine in :mod:`pgkd.verdicts`; a step's teacher accounting is its
+:class:`~pgkd.fill.pool.Generation`'s; plugins' ``run_state`` is committed by
+:mod:`pgkd.rundir.run_state`; the parts are built once, in :mod:`pgkd.build`. With early
+stopping disabled a run still never goes past an exhausted budget: the teacher pool refuses
+every fill after the one that ran out, and the :class:`~pgkd.errors.BudgetExceeded` it raises
+ends the loop cleanly with the best student so far.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ import inspect
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -20,11 +30,11 @@ import pluggy
 
 from pgkd.builtin.cost_stopping import step_gain
 from pgkd.errors import BudgetExceeded, PgkdError, PluginError
-from pgkd.fill.pool import CallPreparer, Generation, TeacherPool
+from pgkd.fill.pool import Generation, TeacherPool
 from pgkd.guard import HeldOutGuard
+from pgkd.rundir.run_state import committed_run_state
 from pgkd.students.base import Student
 from pgkd.types import (
-    CallPlan,
     Candidate,
     Evaluation,
     Prediction,
@@ -35,6 +45,7 @@ from pgkd.types import (
     StepRecord,
     StepVerdict,
 )
+from pgkd.verdicts import combine_verdicts
 
 
 @dataclass
@@ -49,6 +60,10 @@ class Trained:
     train_predictions: list[Prediction]
     seconds: dict[str, float]
     train_predictions_info: dict[str, Any] = field(default_factory=dict)
+
+
+#: Fits a student on a history and evaluates it (see :func:`pgkd.build.make_trainer`).
+TrainStudent = Callable[[list[Sample]], Trained]
 
 
 @dataclass
@@ -66,7 +81,8 @@ class LoopState:
 
 
 class LoopRecorder(Protocol):
-    """Side effects the loop asks for; the runner supplies them (journal, checkpoints, ...)."""
+    """Side effects the loop asks for; :class:`pgkd.rundir.recorder.Recorder` writes them to
+    the run directory (journal, metrics, checkpoints)."""
 
     def record_samples(
         self, step: int, candidates: Sequence[Candidate], rejections: dict[int, list[Rejection]]
@@ -82,18 +98,76 @@ class LoopRecorder(Protocol):
 
 
 @dataclass
-class Loop:
+class StepHooks:
+    """The hooks of a KD step that need no teacher, no training and no run directory: the
+    step's :class:`~pgkd.types.StepContext` and its prompt (``on_eval``, ``select_examples``,
+    ``build_prompt`` and the held-out check). ``pgkd run --dry-run`` uses these alone;
+    :class:`Loop` adds the teacher, the batch's validation, the training and the records."""
+
     pm: pluggy.PluginManager
     task: Any
     labels: tuple[str, ...]
     settings: Any
     seed: int
+    samples_per_call: int
+    guard: HeldOutGuard
+
+    def context(self, step: int, state: LoopState, current: Trained) -> StepContext:
+        return StepContext(
+            step=step,
+            task=self.task,
+            labels=self.labels,
+            history=state.history,
+            train_predictions=current.train_predictions,
+            validation=current.validation,
+            settings=self.settings,
+            seed=self.seed,
+            val_losses=tuple(state.val_losses),
+            guard=self.guard,
+            run_state=orjson.loads(orjson.dumps(state.run_state)),
+        )
+
+    async def prepare(
+        self,
+        step: int,
+        state: LoopState,
+        current: Trained,
+        timings: dict[str, float] | None = None,
+    ) -> tuple[StepContext, Prompt]:
+        """Fire ``on_eval``, ``select_examples`` and ``build_prompt``; check the prompt.
+        ``timings`` gets the seconds of each part: ``report``, ``selection``, ``prompt``."""
+        parts = timings if timings is not None else {}
+        mark = time.perf_counter()
+        ctx = self.context(step, state, current)
+        # pluggy returns the newest plugin's answer first and the trylast built-ins' last;
+        # merging in reverse lets a user's plugin replace a built-in's entry of the same name.
+        for section in reversed(self.pm.hook.on_eval(context=ctx)):
+            if section:
+                ctx.report.update(section)
+        mark = _lap(parts, "report", mark)
+        for picked in reversed(self.pm.hook.select_examples(context=ctx)):
+            if picked:
+                ctx.examples.update({name: list(items) for name, items in picked.items()})
+        mark = _lap(parts, "selection", mark)
+        prompt = self.pm.hook.build_prompt(context=ctx, n_samples=self.samples_per_call)
+        if prompt is None:
+            raise PgkdError(
+                "no plugin built a prompt; enable 'pgkd_prompt' or load a prompt plugin"
+            )
+        self.guard.check_prompt(prompt.text)
+        _lap(parts, "prompt", mark)
+        return ctx, prompt
+
+
+@dataclass
+class Loop(StepHooks):
+    """A run's KD steps: the step hooks, then the teacher's batch (``generate``), training the
+    new student, ``on_step_end``, and the records of each."""
+
     steps: int
     batch_size: int
-    samples_per_call: int
     pool: TeacherPool
-    guard: HeldOutGuard
-    train_student: Callable[[list[Sample]], Trained]
+    train_student: TrainStudent
     recorder: LoopRecorder
 
     async def _train(self, history: list[Sample]) -> Trained:
@@ -123,52 +197,6 @@ class Loop:
                 break
         return state
 
-    def context(self, step: int, state: LoopState, current: Trained) -> StepContext:
-        return StepContext(
-            step=step,
-            task=self.task,
-            labels=self.labels,
-            history=state.history,
-            train_predictions=current.train_predictions,
-            validation=current.validation,
-            settings=self.settings,
-            seed=self.seed,
-            val_losses=tuple(state.val_losses),
-            guard=self.guard,
-            run_state=orjson.loads(orjson.dumps(state.run_state)),
-        )
-
-    async def prepare(
-        self,
-        step: int,
-        state: LoopState,
-        current: Trained,
-        timings: dict[str, float] | None = None,
-    ) -> tuple[StepContext, Any]:
-        """Fire ``on_eval``, ``select_examples`` and ``build_prompt``; check the prompt.
-        ``timings`` gets the seconds of each part: ``report``, ``selection``, ``prompt``."""
-        parts = timings if timings is not None else {}
-        mark = time.perf_counter()
-        ctx = self.context(step, state, current)
-        # pluggy returns the newest plugin's answer first and the trylast built-ins' last;
-        # merging in reverse lets a user's plugin replace a built-in's entry of the same name.
-        for section in reversed(self.pm.hook.on_eval(context=ctx)):
-            if section:
-                ctx.report.update(section)
-        mark = _lap(parts, "report", mark)
-        for picked in reversed(self.pm.hook.select_examples(context=ctx)):
-            if picked:
-                ctx.examples.update({name: list(items) for name, items in picked.items()})
-        mark = _lap(parts, "selection", mark)
-        prompt = self.pm.hook.build_prompt(context=ctx, n_samples=self.samples_per_call)
-        if prompt is None:
-            raise PgkdError(
-                "no plugin built a prompt; enable 'pgkd_prompt' or load a prompt plugin"
-            )
-        self.guard.check_prompt(prompt.text)
-        _lap(parts, "prompt", mark)
-        return ctx, prompt
-
     async def _step(
         self, step: int, state: LoopState, current: Trained
     ) -> tuple[Trained, StepVerdict]:
@@ -197,12 +225,10 @@ class Loop:
             history_size=len(state.history),
             best_loss=min(state.val_losses),
             best_step=state.best_step,
+            teacher_budget_exhausted=generation.budget_exhausted,
         )
         verdict = combine_verdicts(self.pm.hook.on_step_end(context=ctx, record=record))
         run_state = committed_run_state(ctx.run_state)
-        if generation.budget_exhausted:
-            reason = "teacher budget exhausted (max_cost_usd / max_calls)"
-            verdict = StepVerdict(is_best=verdict.is_best, stop=True, reason=reason)
         if verdict.is_best:
             state.best_step = step
             self.recorder.save_best(step, trained)
@@ -219,7 +245,7 @@ class Loop:
                 "rejected": record.rejected,
                 "rejected_by_reason": dict(Counter(found[0].reason for found in reasons.values())),
                 "is_best": bool(verdict.is_best),
-                "generation": accounting(generation),
+                "generation": generation.accounting(),
                 "gain": step_gain(
                     state.val_losses,
                     len(generation.candidates),
@@ -231,7 +257,7 @@ class Loop:
         )
         return trained, verdict
 
-    async def _generate(self, ctx: StepContext, prompt: Any) -> Generation:
+    async def _generate(self, ctx: StepContext, prompt: Prompt) -> Generation:
         pending = self.pm.hook.generate(
             context=ctx, prompt=prompt, pool=self.pool, n_samples=self.batch_size
         )
@@ -269,64 +295,6 @@ def _lap(timings: dict[str, float], name: str, since: float) -> float:
     return now
 
 
-def call_preparer(pm: pluggy.PluginManager, guard: HeldOutGuard) -> CallPreparer:
-    """The teacher pool's ``prepare_call``: fires the ``prepare_call`` hook for each call of a
-    step's fill, turns a bare ``Prompt`` into a plan of ``n_samples``, and checks a prompt
-    that differs from the step's for validation/test text before any teacher sees it."""
-
-    def prepare(
-        *,
-        context: StepContext,
-        prompt: Prompt,
-        call_index: int,
-        n_calls: int,
-        n_samples: int,
-    ) -> CallPlan | None:
-        answer = pm.hook.prepare_call(
-            context=context,
-            prompt=prompt,
-            call_index=call_index,
-            n_calls=n_calls,
-            n_samples=n_samples,
-        )
-        if answer is None:
-            return None
-        if isinstance(answer, Prompt):
-            answer = CallPlan(answer, n_samples)
-        if not isinstance(answer, CallPlan):
-            raise PgkdError(
-                f"the prepare_call hook returned {type(answer).__name__}, not Prompt or CallPlan"
-            )
-        if answer.prompt != prompt:
-            guard.check_prompt(answer.prompt.text)
-        return answer
-
-    return prepare
-
-
-def accounting(generation: Generation) -> dict[str, Any]:
-    """The step's teacher accounting: every field of the Generation except the samples."""
-    return {
-        f.name: getattr(generation, f.name) for f in fields(generation) if f.name != "candidates"
-    }
-
-
-def committed_run_state(run_state: dict[str, Any]) -> dict[str, Any]:
-    """``run_state`` read back from JSON, as the next step and a resumed run will see it."""
-    flags = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
-    flags |= orjson.OPT_PASSTHROUGH_SUBCLASS
-    for key, value in run_state.items():
-        try:
-            orjson.dumps({key: value}, option=flags)
-        except TypeError as exc:
-            raise PluginError(
-                f"run_state[{key!r}]: not JSON ({exc}); store dicts with string keys, lists, "
-                "strings, numbers, booleans or None"
-            ) from None
-    loaded: dict[str, Any] = orjson.loads(orjson.dumps(run_state, option=flags))
-    return loaded
-
-
 def _add_reason(reasons: dict[int, list[Rejection]], rejection: Rejection) -> None:
     if not isinstance(rejection, Rejection):
         raise PluginError(
@@ -334,15 +302,3 @@ def _add_reason(reasons: dict[int, list[Rejection]], rejection: Rejection) -> No
             "return Rejection(index, reason, detail) objects"
         )
     reasons.setdefault(rejection.index, []).append(rejection)
-
-
-def combine_verdicts(verdicts: Sequence[StepVerdict | None]) -> StepVerdict:
-    """Any ``stop`` stops; the step is best if any plugin says so or none has an opinion."""
-    given = [v for v in verdicts if v is not None]
-    opinions = [v.is_best for v in given if v.is_best is not None]
-    stop = [v for v in given if v.stop]
-    return StepVerdict(
-        is_best=any(opinions) if opinions else True,
-        stop=bool(stop),
-        reason="; ".join(v.reason for v in stop if v.reason),
-    )

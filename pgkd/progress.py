@@ -21,9 +21,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pgkd.types import Evaluation
+
+if TYPE_CHECKING:
+    from pgkd.config import Config
+    from pgkd.data import Splits
 
 #: Seconds between status lines of a running task in plain mode.
 PLAIN_INTERVAL = 30.0
@@ -98,7 +102,8 @@ class Progress:
         self.finish_all()
         self._say(f"pgkd: {text}")
 
-    def begin(self, config: Any, splits: Any) -> None:
+    def begin(self, config: Config, splits: Splits) -> None:
+        """The line that opens a run: its data, teacher, student and steps."""
         self.finish_all()
         self._say(
             f"pgkd: {len(splits.train)} train / {len(splits.validation)} validation / "

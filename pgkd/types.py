@@ -247,3 +247,6 @@ class StepRecord:
     history_size: int
     best_loss: float
     best_step: int
+    #: The step's fill ran out of teacher budget (``[teacher] max_cost_usd`` / ``max_calls``):
+    #: the pool sends no further call, so the built-in early stopping ends the run here.
+    teacher_budget_exhausted: bool = False

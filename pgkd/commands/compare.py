@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from pgkd.fill.pricing import price_for
 from pgkd.fill.usage import Usage
 from pgkd.store import atomic_write_json
 from pgkd.teachers.base import Teacher, TeacherError
+
+if TYPE_CHECKING:
+    from pgkd.data import Splits
 
 __all__ = ["COMPARE_FILE", "SPLITS", "compare_run", "format_comparison"]
 
@@ -66,7 +69,9 @@ def compare_run(
     compares against another LLM than the run's; ``teacher`` replaces the teacher object
     outright (tests).
     """
-    from pgkd.runner import BEST_DIR, RunDirectory, build_plugins, make_teacher
+    from pgkd.build import build_setup, make_teacher
+    from pgkd.progress import Progress
+    from pgkd.rundir.directory import RunDirectory
 
     if split not in SPLITS:
         raise ConfigError(f"--split {split}: use one of {', '.join(SPLITS)}")
@@ -79,15 +84,20 @@ def compare_run(
             f"{run.path}: a {config.task.name!r} run has no single label per text to compare; "
             "`pgkd compare` works on classification runs"
         )
-    _, registry = build_plugins(config, extra_plugins, entry_points_enabled)
-    drawn = draw_texts(config, registry, split, limit, seed)
-    student = _student_labels(run.path / BEST_DIR, drawn.texts)
     if teacher_model is not None or base_url is not None:
         changes = {"model": teacher_model or config.teacher.model, "base_url": base_url}
         config = config.model_copy(update={"teacher": _teacher_config(config, changes)})
+    setup = build_setup(
+        config,
+        progress=Progress.auto(quiet=True),
+        extra_plugins=extra_plugins,
+        entry_points_enabled=entry_points_enabled,
+    )
+    drawn = draw_texts(setup.splits, split, limit, seed)
+    student = _student_labels(run.best_path, drawn.texts)
     model = config.teacher.model
     if teacher is None:
-        teacher = make_teacher(config, registry)
+        teacher = make_teacher(config, setup.registry)
     else:
         model = teacher.name
     if teacher.simulation:
@@ -114,12 +124,8 @@ def _teacher_config(config: Any, changes: dict[str, Any]) -> Any:
     return config_from_mapping(raw, source="--teacher/--base-url").teacher
 
 
-def draw_texts(config: Any, registry: Any, split: str, limit: int, seed: int) -> Drawn:
+def draw_texts(splits: Splits, split: str, limit: int, seed: int) -> Drawn:
     """Up to ``limit`` texts of ``split`` (seeded); validation when the run has no test split."""
-    from pgkd.data import prepare_splits
-
-    task = registry.tasks[config.task.name]()
-    splits = prepare_splits(config.data, task, config.kd.seed)
     samples, note = (splits.test, None) if split == "test" else (splits.validation, None)
     if split == "test" and not samples:
         split, samples = "validation", splits.validation

@@ -23,12 +23,11 @@ import asyncio
 import math
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
 from pgkd.config import Config
-from pgkd.errors import ConfigError
 from pgkd.progress import Progress
 from pgkd.types import Prompt
 
@@ -68,45 +67,17 @@ class DryRunEstimate:
 
 def dry_run(config: Config, *, progress: Progress | None = None) -> DryRunEstimate:
     """Train model_0, build step 1's prompt and estimate the run; calls no teacher."""
-    from pgkd.data import prepare_splits
+    from pgkd.build import build_setup, teacher_settings
     from pgkd.fill.pricing import price_for
-    from pgkd.guard import HeldOutGuard
-    from pgkd.loop import Loop, LoopState
-    from pgkd.runner import build_plugins, make_trainer, teacher_settings
+    from pgkd.loop import LoopState
 
-    progress = progress or Progress.auto()
-    pm, registry = build_plugins(config)
-    if config.teacher.provider not in registry.teachers:
-        known = ", ".join(sorted(registry.teachers))
-        raise ConfigError(
-            f"[teacher] model: unknown provider {config.teacher.provider!r}; use one of: {known}"
-        )
-    task_factory = registry.tasks.get(config.task.name)
-    if task_factory is None:
-        raise ConfigError(f"[task] name: unknown task {config.task.name!r}")
-    task = task_factory()
-    progress.stage("loading data")
-    splits = prepare_splits(config.data, task, config.kd.seed)
-    heldout = [s.text for s in (*splits.validation, *splits.test, *splits.loop_test)]
-    guard = HeldOutGuard(heldout, near_copy_threshold=config.kd.near_copy_threshold)
-    progress.stage("training model_0 (the prompt is built from its scores)")
-    trained = make_trainer(config, registry, task, splits, progress)(list(splits.train))
-    progress.finish_all()
-    loop = Loop(
-        pm=pm,
-        task=task,
-        labels=splits.labels,
-        settings=config,
-        seed=config.kd.seed,
-        steps=config.kd.steps,
-        batch_size=config.kd.batch_size,
-        samples_per_call=config.teacher.samples_per_call,
-        pool=cast(Any, None),  # prepare() never touches the teacher
-        guard=guard,
-        train_student=lambda history: trained,
-        recorder=cast(Any, None),
-    )
-    _, prompt = asyncio.run(loop.prepare(1, LoopState(history=list(splits.train)), trained))
+    setup = build_setup(config, progress=progress)
+    task, splits = setup.task, setup.splits
+    setup.progress.stage("training model_0 (the prompt is built from its scores)")
+    trained = setup.trainer()(list(splits.train))
+    setup.progress.finish_all()
+    state = LoopState(history=list(splits.train))
+    _, prompt = asyncio.run(setup.step_hooks().prepare(1, state, trained))
     price = price_for(teacher_settings(config))
     k = config.teacher.samples_per_call
     schema = task.answer_schema(k, splits.labels)

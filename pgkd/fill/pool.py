@@ -36,7 +36,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from pgkd.errors import BudgetExceeded, PgkdError
@@ -111,6 +111,11 @@ class Generation:
     @property
     def complete(self) -> bool:
         return self.parsed >= self.requested
+
+    def accounting(self) -> dict[str, Any]:
+        """What the fill cost and how it went: every field but the samples (a step's
+        ``generation`` in ``metrics.jsonl``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "candidates"}
 
 
 @dataclass(slots=True)
@@ -206,6 +211,9 @@ class TeacherPool:
         self.max_abandoned_calls = max_abandoned_calls
         #: Plans each call of a fill that has a step context (see :class:`CallPreparer`).
         self.prepare_call = prepare_call
+        #: Why a fill ran out of budget; every later fill is refused with it, so a run stops
+        #: at an exhausted budget even when no plugin stops it.
+        self.budget_exhausted: BudgetExceeded | None = None
         self._rng = random.Random(seed)
 
     async def fill(
@@ -216,8 +224,14 @@ class TeacherPool:
         context: StepContext | None = None,
         step: int | None = None,
     ) -> Generation:
-        """Ask the teacher for ``n_samples`` samples (``step`` defaults to ``context.step``)."""
+        """Ask the teacher for ``n_samples`` samples (``step`` defaults to ``context.step``).
+
+        Once a fill ran out of budget, every later fill of the pool is refused with
+        :class:`BudgetExceeded` before any request, so a run cannot go past an exhausted
+        budget even when no plugin stops it."""
         step = step if step is not None else (context.step if context is not None else 0)
+        if self.budget_exhausted is not None:
+            raise BudgetExceeded(str(self.budget_exhausted))
         started = time.perf_counter()
         before = self.usage.totals()
         tally = _Tally(requested=n_samples)
@@ -229,6 +243,7 @@ class TeacherPool:
             await self.writer.drain()
         if tally.failure is not None:
             raise tally.failure
+        self.budget_exhausted = tally.budget
         if tally.budget is not None and tally.accepted == 0:
             raise tally.budget
         delta = self.usage.totals().minus(before)

@@ -150,6 +150,17 @@ def test_early_stopping_picks_lowest_loss_and_waits_patience() -> None:
     assert verdict.stop and "patience 2" in verdict.reason
 
 
+def test_early_stopping_stops_on_an_exhausted_teacher_budget() -> None:
+    ctx = context(*history(), patience=2)  # one loss so far: the newest student is the best
+    record = StepRecord(1, ctx.validation, None, 0, 0, 0, 0.0, 0)
+    spent = StepRecord(1, ctx.validation, None, 0, 0, 0, 0.0, 0, teacher_budget_exhausted=True)
+    stopper = EarlyStopping()
+    assert not stopper.on_step_end(ctx, record).stop
+    verdict = stopper.on_step_end(ctx, spent)
+    assert verdict.stop and verdict.is_best is True  # the patience rule still picks the best
+    assert verdict.reason == "teacher budget exhausted (max_cost_usd / max_calls)"
+
+
 def test_auto_max_chars_follows_the_longest_user_text_never_a_teacher_one() -> None:
     samples, preds = history()
     long_seed = Sample("a long customer message " * 150, "billing")  # 3,600 chars

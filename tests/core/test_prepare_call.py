@@ -1,5 +1,5 @@
 """The ``prepare_call`` hook: fired by the teacher pool for each call of a step, through the
-loop's preparer (a bare Prompt becomes a plan; a changed prompt is checked for held-out text)."""
+run's preparer (a bare Prompt becomes a plan; a changed prompt is checked for held-out text)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from pgkd.build import call_preparer
 from pgkd.config import config_from_mapping
 from pgkd.errors import LeakageError, PgkdError
 from pgkd.guard import HeldOutGuard
 from pgkd.hookspecs import hookimpl
-from pgkd.loop import call_preparer
 from pgkd.plugins import build_plugin_manager
 from pgkd.progress import Progress
 from pgkd.runner import run

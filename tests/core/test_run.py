@@ -180,6 +180,27 @@ def test_wrong_teacher_labels_stop_early_and_keep_model_0(
     assert summary["best"]["val"] == metrics[0]["val"]
 
 
+@pytest.mark.parametrize("early_stopping", [True, False], ids=["early_stopping", "disabled"])
+def test_an_exhausted_budget_ends_the_run_even_without_early_stopping(
+    tickets: dict[str, Path], tmp_path: Path, early_stopping: bool
+) -> None:
+    # Two calls a step: step 2's fill gets its one remaining call and runs out of budget.
+    config = make_config(tickets, steps=4, batch_size=16).model_copy(deep=True)
+    config.teacher.max_calls = 3
+    if not early_stopping:
+        config.plugins.disable = ["early_stopping"]
+    summary = run(config, tmp_path / "run", progress=QUIET, entry_points_enabled=False)
+    assert summary["stopped_early"] and summary["steps_run"] == 2
+    if early_stopping:
+        assert summary["stop_reason"] == "teacher budget exhausted (max_cost_usd / max_calls)"
+    else:  # the pool refuses step 3's fill before any call
+        assert summary["stop_reason"].startswith("budget: teacher budget: max_calls=3 reached")
+    journal = read_jsonl(tmp_path / "run" / "journal.jsonl")
+    assert sum(e["event"] == "teacher_call" for e in journal) == summary["teacher"]["calls"] == 3
+    assert {e["step"] for e in journal if e["event"] == "sample"} == {1, 2}
+    assert [m["step"] for m in read_jsonl(tmp_path / "run" / "metrics.jsonl")] == [0, 1, 2]
+
+
 def test_cli_run_then_predict(
     tickets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,6 +13,7 @@ from pgkd.fill.cache import ResponseCache
 from pgkd.fill.pool import TeacherFailed
 from pgkd.store import JsonlLog, read_jsonl
 from pgkd.tasks.classification import ClassificationTask
+from pgkd.types import Prompt
 from tests.teachers import teacher_kit as kit
 from tests.teachers.loopback import LoopbackServer
 
@@ -175,6 +176,33 @@ def test_max_calls_stops_cleanly() -> None:
         gen, sent = kit.run(scenario(server))
     assert gen.budget_exhausted and not gen.complete
     assert (gen.parsed, gen.calls, sent) == (24, 3, 3)
+
+
+def test_a_pool_out_of_budget_refuses_every_later_fill() -> None:
+    """Once a fill ran out of ``max_cost_usd``, a later fill is refused even when its own
+    first call would still fit (a shorter prompt): a run never goes past an exhausted budget,
+    whether or not a plugin stops it."""
+    long_prompt = Prompt(kit.PROMPT.system, kit.PROMPT.user + " Keep to this tone." * 80)
+    prices = {"price_in": 1000.0, "price_out": 0.0, "max_tokens": 100}
+
+    async def scenario(server: LoopbackServer) -> tuple[Any, float | None, int]:
+        pool = kit.make_pool(
+            kit.make_teacher("openai", server, **prices), concurrency=1, max_cost_usd=1.0
+        )
+        try:
+            gen = await pool.fill(long_prompt, 80, step=1)
+            sent = len(server.served)
+            with pytest.raises(BudgetExceeded, match="max_cost_usd"):
+                await pool.fill(kit.PROMPT, 8, step=2)
+            return gen, pool.usage.remaining_usd, len(server.served) - sent
+        finally:
+            await pool.aclose()
+
+    with LoopbackServer() as server:
+        gen, remaining, sent_after = kit.run(scenario(server))
+    assert gen.budget_exhausted and gen.calls >= 1
+    assert remaining is not None and remaining > 0.2  # a short prompt's call would fit
+    assert sent_after == 0
 
 
 def test_max_cost_is_never_exceeded() -> None:

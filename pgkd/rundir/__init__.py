@@ -1,0 +1,3 @@
+"""A run directory: its files (:mod:`.directory`), what a run writes into it as it goes
+(:mod:`.recorder`), the plugins' ``run_state`` it commits (:mod:`.run_state`) and what a
+resumed run reads back (:mod:`.restore`). The layout is described in :mod:`pgkd.store`."""
