@@ -162,7 +162,7 @@ def noisy_pool(pool: Path, p: float, seed: int) -> Path:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.preprocessing import normalize
 
-    rows = [json.loads(line) for line in pool.read_text(encoding="utf-8").splitlines() if line]
+    rows = [json.loads(line) for line in pool.read_text(encoding="utf-8").split("\n") if line]
     labels = sorted({r["label"] for r in rows})
     vectors = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
     matrix = vectors.fit_transform([r["text"] for r in rows])

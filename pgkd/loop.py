@@ -249,7 +249,7 @@ class Loop(StepHooks):
                 "gain": step_gain(
                     state.val_losses,
                     len(generation.candidates),
-                    generation.calls,
+                    generation.calls + generation.cached_calls,
                     generation.cost_usd,
                 ),
                 "seconds": timings,

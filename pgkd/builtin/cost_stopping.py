@@ -6,7 +6,10 @@ the step - the step's loss)``: the student early stopping would keep). Divided b
 cost it reads as gain per 1,000 generated samples (every sample the teacher wrote, accepted or
 not: each was paid for), per dollar (the step's teacher cost, verification calls included when
 a plugin makes them through the pool's accounting) and per teacher call (the measure for a free
-teacher, a local model or an unpriced server, whose cost is 0).
+teacher, a local model or an unpriced server, whose cost is 0). Calls count replies taken from
+the response cache too, so a resumed run, whose interrupted step is replayed from the cache,
+counts the calls an uninterrupted run made; the dollars of those replies were paid before the
+interruption and are not counted again.
 
 :func:`step_gain` computes these; the loop writes them into each step's metrics line (``gain``)
 and the report plots the cumulative gain against the cumulative spend.
@@ -97,8 +100,6 @@ def window_rate(steps: Sequence[dict[str, Any]], window: int, per: str) -> float
     return sum(float(s.get("val_loss_gain") or 0.0) for s in last) / spent
 
 
-
-
 class CostStopping:
     """Records each step's spend (a wrapper on ``generate``) and gain (``on_step_end``) in
     ``run_state``, and stops the run by the rule above when ``threshold`` is set."""
@@ -117,7 +118,8 @@ class CostStopping:
         mine = context.run_state.setdefault(NAME, {"steps": []})
         mine["pending"] = {
             "generated": len(getattr(generation, "candidates", ())),
-            "calls": int(getattr(generation, "calls", 0)),
+            "calls": int(getattr(generation, "calls", 0))
+            + int(getattr(generation, "cached_calls", 0)),
             "cost_usd": float(getattr(generation, "cost_usd", 0.0)),
         }
         return generation

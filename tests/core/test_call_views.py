@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pgkd.build import call_preparer
 from pgkd.builtin.prompt import example_line, render_prompt
 from pgkd.builtin.selection import CorrectIncorrectSelector, FewShotSelector, HardNegativeMiner
 from pgkd.builtin.validation_report import render_report
@@ -19,7 +20,6 @@ from pgkd.builtin.views import class_focus, view_indices
 from pgkd.config import KDConfig, PluginsConfig, config_from_mapping
 from pgkd.errors import ConfigError
 from pgkd.guard import HeldOutGuard
-from pgkd.loop import call_preparer
 from pgkd.plugins import build_plugin_manager
 from pgkd.progress import Progress
 from pgkd.runner import run
