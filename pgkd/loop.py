@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -111,6 +112,9 @@ class StepHooks:
     seed: int
     samples_per_call: int
     guard: HeldOutGuard
+    #: Handed to plugins as ``StepContext.run_dir`` (``None`` when nothing is written, e.g. a
+    #: dry run).
+    run_dir: Path | None = field(default=None, kw_only=True)
 
     def context(self, step: int, state: LoopState, current: Trained) -> StepContext:
         return StepContext(
@@ -125,6 +129,7 @@ class StepHooks:
             val_losses=tuple(state.val_losses),
             guard=self.guard,
             run_state=orjson.loads(orjson.dumps(state.run_state)),
+            run_dir=self.run_dir,
         )
 
     async def prepare(

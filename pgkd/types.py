@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 if TYPE_CHECKING:
@@ -233,6 +234,8 @@ class StepContext:
     guard: HeldOutCheck = field(default_factory=NoHeldOut)
     #: Plugins' state across steps, kept in the run directory (see above).
     run_state: dict[str, JsonValue] = field(default_factory=dict)
+    #: The run directory, for plugins that log or write beside the run (None without one).
+    run_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

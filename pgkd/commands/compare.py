@@ -105,10 +105,11 @@ def compare_run(
             f"{model}: a SIMULATION teacher hands out prepared samples and cannot label a text; "
             "compare against an LLM with --teacher provider:model (and --base-url)"
         )
-    usage = Usage(price=price_for(teacher.settings))
+    usage = Usage(price=price_for(teacher.settings, type(teacher)))
     concurrency = config.teacher.concurrency
     started = time.perf_counter()
-    predicted = asyncio.run(_teacher_labels(teacher, drawn, concurrency, seed, usage))
+    retries = config.teacher.max_retries
+    predicted = asyncio.run(_teacher_labels(teacher, drawn, concurrency, seed, usage, retries))
     teacher_seconds = time.perf_counter() - started
     result = _result(drawn, seed, model, predicted, teacher_seconds, usage, student)
     atomic_write_json(run.path / COMPARE_FILE, result)
@@ -155,7 +156,7 @@ def _student_labels(best: Path, texts: Sequence[str]) -> tuple[list[str], float]
 
 
 async def _teacher_labels(
-    teacher: Teacher, drawn: Drawn, concurrency: int, seed: int, usage: Usage
+    teacher: Teacher, drawn: Drawn, concurrency: int, seed: int, usage: Usage, max_retries: int
 ) -> list[str]:
     from pgkd.commands.zeroshot import zero_shot_classify
     from pgkd.fill.pool import TeacherFailed
@@ -163,7 +164,13 @@ async def _teacher_labels(
 
     try:
         return await zero_shot_classify(
-            teacher, drawn.texts, drawn.labels, concurrency=concurrency, seed=seed, usage=usage
+            teacher,
+            drawn.texts,
+            drawn.labels,
+            concurrency=concurrency,
+            seed=seed,
+            usage=usage,
+            max_retries=max_retries,
         )
     except TeacherError as exc:
         raise TeacherFailed(

@@ -2,27 +2,34 @@
 
 It answers the question every distillation run must beat: how well does the LLM classify
 without any training? Each text is one teacher call whose answer is constrained by the schema
-``{"label": <one of the labels>}``. A fixed number of workers pull texts from a queue, so a slow
-call never holds up a whole chunk.
+``{"label": <one of the labels>}``.
 
-The helper talks to a bare :class:`~pgkd.teachers.base.Teacher`, so it owns the retries of its
-own calls: a :class:`~pgkd.teachers.base.TransientTeacherError` is retried (honouring
-``retry_after``); any other :class:`~pgkd.teachers.base.TeacherError` stops the other calls
-and propagates. An answer that
+Every question goes through the fill engine's transport layer
+(:class:`~pgkd.fill.sender.RequestSender`), the same as the teacher pool's calls: at most
+``concurrency`` requests on the wire, each taken up as soon as a slot frees (a slow call never
+holds up the others); a :class:`~pgkd.teachers.base.TransientTeacherError` (429, 5xx, timeout,
+dropped connection) is retried up to ``max_retries`` times after the pool's
+:class:`~pgkd.fill.backoff.Backoff`, honouring ``Retry-After``, and a request waiting out its
+backoff lends its slot to the next question. A call that runs out of retries, or any other
+:class:`~pgkd.teachers.base.TeacherError`, stops the other calls and propagates. An answer that
 names no valid label becomes ``""``, which scores as wrong. Given a
-:class:`~pgkd.fill.usage.Usage`, every attempt is counted in it (calls, retries, failed
-calls, tokens and, when it has a price, cost), failed attempts too.
+:class:`~pgkd.fill.usage.Usage`, every attempt is counted in it (calls, retries, failed calls,
+tokens and, when it has a price, cost), failed attempts too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Sequence
 from typing import Any
 
+from pgkd.fill.backoff import Backoff
+from pgkd.fill.sender import CallLimits, RequestSender, backstop
 from pgkd.fill.usage import Usage
-from pgkd.teachers.base import Teacher, TeacherError, TeacherRequest, TransientTeacherError
+from pgkd.fill.writer import ReplyWriter
+from pgkd.teachers.base import Teacher, TeacherRequest
 
 __all__ = ["NO_LABEL", "label_schema", "parse_label", "zero_shot_classify"]
 
@@ -80,70 +87,66 @@ async def zero_shot_classify(
     concurrency: int,
     seed: int = 0,
     max_tokens: int = 64,
-    attempts: int = 3,
+    max_retries: int = 5,
+    backoff: Backoff | None = None,
     usage: Usage | None = None,
 ) -> list[str]:
     """One label per text, in the order of ``texts``, as the teacher picks it.
 
     ``concurrency`` calls run at once. Each call uses temperature 0 and seed ``seed + index``;
-    ``max_tokens`` caps the answer. A call failing with a transient error is tried up to
-    ``attempts`` times in all. ``usage``, when given, counts every attempt.
+    ``max_tokens`` caps the answer. ``max_retries`` and ``backoff`` are the transport policy
+    (``[teacher] max_retries`` and the pool's default backoff unless given). ``usage``, when
+    given, counts every attempt.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     if not labels:
         raise ValueError("zero-shot classification needs at least one label")
+    if not texts:
+        return []
     schema = label_schema(labels)
-    results = [NO_LABEL] * len(texts)
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(len(texts)):
-        queue.put_nowait(index)
+    requests = [
+        TeacherRequest(
+            system=_SYSTEM,
+            user=_user_prompt(text, labels),
+            schema=schema,
+            n_samples=1,
+            seed=seed + index,
+            temperature=0.0,
+            max_tokens=max_tokens,
+        )
+        for index, text in enumerate(texts)
+    ]
+    limits = CallLimits(
+        max_retries=max_retries,
+        max_reasks=0,
+        call_timeout=backstop(teacher),
+        backoff=backoff or Backoff(),
+    )
+    sender = RequestSender(
+        teacher,
+        template=requests[0],
+        step=0,
+        limits=limits,
+        usage=usage if usage is not None else Usage(),
+        writer=ReplyWriter(None, None),
+        cache=None,
+        rate_limit=None,
+        rng=random.Random(seed),
+        concurrency=concurrency,
+        on_change=lambda: None,
+    )
 
-    async def worker() -> None:
-        while not queue.empty():
-            index = queue.get_nowait()
-            request = TeacherRequest(
-                system=_SYSTEM,
-                user=_user_prompt(texts[index], labels),
-                schema=schema,
-                n_samples=1,
-                seed=seed + index,
-                temperature=0.0,
-                max_tokens=max_tokens,
-            )
-            answer = await _complete_with_retries(teacher, request, attempts, usage or Usage())
-            results[index] = parse_label(answer, labels)
+    async def ask(index: int) -> str:
+        reply = await sender.reply(requests[index], f"zero-shot-{index}")
+        return parse_label(reply.text, labels)
 
-    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(texts)))]
+    tasks = [asyncio.create_task(ask(index)) for index in range(len(texts))]
     try:
-        await asyncio.gather(*workers)
+        return list(await asyncio.gather(*tasks))
     except BaseException:
-        # The first failure is raised as is (not in an ExceptionGroup); stop the other workers.
-        for task in workers:
+        # The first failure is raised as is (not in an ExceptionGroup); stop the other calls.
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    return results
-
-
-async def _complete_with_retries(
-    teacher: Teacher, request: TeacherRequest, attempts: int, usage: Usage
-) -> str:
-    for attempt in range(1, attempts + 1):
-        reservation = usage.reserve(0.0)
-        try:
-            reply = await teacher.complete(request)
-        except TransientTeacherError as exc:
-            usage.settle(reservation, exc.input_tokens, exc.output_tokens, ok=False)
-            if attempt == attempts:
-                raise
-            usage.retries += 1
-            delay = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
-            await asyncio.sleep(delay)
-        except (TeacherError, asyncio.CancelledError):
-            usage.settle(reservation, 0, 0, ok=False)
-            raise
-        else:
-            usage.settle(reservation, reply.input_tokens, reply.output_tokens, ok=True)
-            return reply.text
-    raise AssertionError("unreachable")  # pragma: no cover

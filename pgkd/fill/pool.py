@@ -23,8 +23,10 @@ How a fill ends:
   the calls in flight finish (they are paid for), and the fill returns what it has with
   ``budget_exhausted=True``; with nothing in hand it raises :class:`BudgetExceeded`, which ends
   the run cleanly with the best student so far;
-- the teacher failed for good (bad key, unknown model: a permanent :class:`TeacherError`), or
-  more calls ran out of retries/re-asks than ``max_abandoned_calls``: :class:`TeacherFailed`.
+- the teacher failed for good (bad key, unknown model: a permanent :class:`TeacherError`), a
+  call ran out of retries without ever connecting (:class:`TeacherUnreachable`: "cannot connect
+  to URL"), or more calls ran out of retries/re-asks than ``max_abandoned_calls``:
+  :class:`TeacherFailed`.
 """
 
 from __future__ import annotations
@@ -40,16 +42,23 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from pgkd.errors import BudgetExceeded, PgkdError
+from pgkd.fill.answer import MalformedAnswer
 from pgkd.fill.backoff import Backoff
 from pgkd.fill.cache import ResponseCache
-from pgkd.fill.call import CallLimits, CallOutcome, CallRunner, call_id
+from pgkd.fill.call import CallOutcome, CallRunner, call_id
 from pgkd.fill.pricing import price_for
 from pgkd.fill.ratelimit import RateLimit
-from pgkd.fill.usage import Usage
+from pgkd.fill.sender import CallLimits, backstop
+from pgkd.fill.usage import Usage, UsageTotals
 from pgkd.fill.writer import ReplyWriter
 from pgkd.store import JsonlLog
-from pgkd.teachers.answer import MalformedAnswer
-from pgkd.teachers.base import Teacher, TeacherError, TeacherRequest, TransientTeacherError
+from pgkd.teachers.base import (
+    Teacher,
+    TeacherError,
+    TeacherRequest,
+    TeacherUnreachable,
+    TransientTeacherError,
+)
 from pgkd.types import CallPlan, Candidate, Prompt, StepContext
 
 log = logging.getLogger("pgkd.teachers")
@@ -78,9 +87,10 @@ class TeacherFailed(PgkdError):
     """The teacher cannot fill the batch: a permanent error, or too many calls gave up."""
 
 
-@dataclass
-class Generation:
-    """What one fill produced, and what it cost (this fill's share of the run's Usage).
+@dataclass(kw_only=True)
+class Generation(UsageTotals):
+    """What one fill produced, and what it cost: the teacher counters of
+    :class:`~pgkd.fill.usage.UsageTotals` hold this fill's share of the run's Usage.
 
     ``candidates`` holds the ``parsed`` candidates (exactly ``requested`` when the batch was
     filled), ordered by call, followed by the records that did not fit the task's schema
@@ -91,14 +101,6 @@ class Generation:
     requested: int = 0
     parsed: int = 0
     unparsable: int = 0
-    calls: int = 0
-    failed_calls: int = 0
-    retries: int = 0
-    reasks: int = 0
-    cached_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
     #: Parsed samples that arrived after the batch was full and were dropped.
     surplus: int = 0
     #: Calls that ran out of retries or re-asks.
@@ -140,13 +142,6 @@ class _Tally:
         ordered = sorted(self.taken, key=lambda item: item[0])
         bad = sorted(self.unparsable, key=lambda item: item[0])
         return [c for _, cs in ordered for c in cs] + [c for _, cs in bad for c in cs]
-
-
-def backstop(teacher: Teacher) -> float:
-    """The pool's own per-request time limit: providers enforce ``settings.timeout`` on the
-    wire (where it covers the request alone, not a first call's client set-up); the pool only
-    catches teachers that hang past it."""
-    return teacher.settings.timeout * 1.25 + 5.0
 
 
 class TeacherPool:
@@ -191,7 +186,7 @@ class TeacherPool:
         )
         self.usage.max_calls = max_calls if max_calls is not None else self.usage.max_calls
         if self.usage.price is None:
-            self.usage.price = price_for(teacher.settings)
+            self.usage.price = price_for(teacher.settings, type(teacher))
         self.usage.check_priced(teacher.name)
         self.limits = CallLimits(
             max_retries=max_retries,
@@ -364,6 +359,12 @@ class TeacherPool:
             tally.take(task.result())
         elif isinstance(exc, BudgetExceeded):
             tally.budget = tally.budget or exc
+        elif isinstance(exc, TeacherUnreachable):
+            # Out of retries and still no connection: every other call meets the same door.
+            tally.failure = TeacherFailed(
+                f"teacher {self.teacher.name}: {exc}; start the server or fix [teacher] base_url"
+            )
+            tally.failure.__cause__ = exc
         elif isinstance(exc, TransientTeacherError | MalformedAnswer):
             tally.abandoned += 1
             log.warning("%s: a call gave up: %s", self.teacher.name, exc)

@@ -11,7 +11,13 @@ reports the step's delta):
   malformed answer. The two are kept apart: no error is ever retried by both.
 - ``cached_calls``: replies taken from the response cache (they cost nothing).
 - ``input_tokens``/``output_tokens``/``cost_usd``: what the provider reported for every sent
-  request, failed ones included when the provider reported usage for them.
+  request, failed ones included when the provider reported usage for them. ``input_tokens``
+  counts every prompt token; ``cache_read_tokens`` and ``cache_write_tokens`` are the part of
+  them the provider read from or wrote to its prompt cache, billed at their own rates
+  (:class:`~pgkd.teachers.prices.Price`).
+
+The counters are declared once, in :class:`UsageTotals`: the run's :class:`Usage` and each
+fill's :class:`~pgkd.fill.pool.Generation` are UsageTotals with more on top.
 
 The budget (``max_cost_usd``, ``max_calls``) is checked *before* each request: a request that
 would take spend past the cap raises :class:`~pgkd.errors.BudgetExceeded` instead of being sent.
@@ -27,9 +33,10 @@ from pgkd.errors import BudgetExceeded, ConfigError
 from pgkd.fill.pricing import Price
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageTotals:
-    """A snapshot of the counters, to take differences between two moments."""
+    """The teacher's counters (see the module docstring); alone, a snapshot of them, to take
+    differences between two moments."""
 
     calls: int = 0
     failed_calls: int = 0
@@ -38,38 +45,37 @@ class UsageTotals:
     cached_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     cost_usd: float = 0.0
+
+    def totals(self) -> UsageTotals:
+        """A snapshot of the counters alone."""
+        return UsageTotals(**self.as_dict())
 
     def minus(self, earlier: UsageTotals) -> UsageTotals:
         return UsageTotals(
-            **{f.name: getattr(self, f.name) - getattr(earlier, f.name) for f in fields(self)}
+            **{
+                f.name: getattr(self, f.name) - getattr(earlier, f.name)
+                for f in fields(UsageTotals)
+            }
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The counters by name (only they, also on a subclass)."""
+        return {f.name: getattr(self, f.name) for f in fields(UsageTotals)}
 
 
-@dataclass
-class Usage:
+@dataclass(slots=True)
+class Usage(UsageTotals):
     """Run-wide teacher accounting and budget; see the module docstring for what counts."""
 
-    calls: int = 0
-    failed_calls: int = 0
-    retries: int = 0
-    reasks: int = 0
-    cached_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
     #: Estimated spend of the requests in flight right now.
     reserved_usd: float = 0.0
     max_cost_usd: float | None = None
     max_calls: int | None = None
     #: USD per million tokens; None means unknown (calls then cost 0).
     price: Price | None = None
-
-    def totals(self) -> UsageTotals:
-        return UsageTotals(**{f.name: getattr(self, f.name) for f in fields(UsageTotals)})
 
     def check_priced(self, model: str) -> None:
         """Refuse a cost cap that cannot be enforced because the model has no price."""
@@ -79,8 +85,16 @@ class Usage:
                 "[teacher] options price_in and price_out (USD per million tokens)"
             )
 
-    def cost_of(self, input_tokens: int, output_tokens: int) -> float:
-        return self.price.cost(input_tokens, output_tokens) if self.price else 0.0
+    def cost_of(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> float:
+        if self.price is None:
+            return 0.0
+        return self.price.cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
 
     @property
     def remaining_usd(self) -> float | None:
@@ -109,13 +123,22 @@ class Usage:
         return estimate_usd
 
     def settle(
-        self, reservation: float, input_tokens: int, output_tokens: int, *, ok: bool
+        self,
+        reservation: float,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        ok: bool,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
     ) -> float:
         """Replace a request's reservation by what it really cost; returns that cost."""
         self.reserved_usd = max(0.0, self.reserved_usd - reservation)
-        cost = self.cost_of(input_tokens, output_tokens)
+        cost = self.cost_of(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
+        self.cache_read_tokens += cache_read_tokens
+        self.cache_write_tokens += cache_write_tokens
         self.cost_usd += cost
         if not ok:
             self.failed_calls += 1

@@ -10,9 +10,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pgkd.errors import ConfigError
+from pgkd.teachers.prices import FREE, Price, list_price
+
+if TYPE_CHECKING:  # pydantic is imported when a teacher is built, not with ``import pgkd``
+    from pgkd.teachers.options import TeacherOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +29,8 @@ class TeacherSettings:
     temperature: float = 0.8
     max_tokens: int = 2048
     timeout: float = 60.0
+    #: ``[teacher] options`` as written; each provider validates them with its ``Options``.
     options: Mapping[str, Any] = field(default_factory=dict)
-
-    def option_choice(self, name: str, choices: Sequence[str], default: str) -> str:
-        """``options[name]``, which must be one of ``choices``; a ConfigError names the fix."""
-        value = str(self.options.get(name, default))
-        if value not in choices:
-            raise ConfigError(
-                f"[teacher] options {name}: expected one of {tuple(choices)}, got {value!r}"
-            )
-        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +51,16 @@ class TeacherRequest:
 
 @dataclass(frozen=True, slots=True)
 class TeacherReply:
+    """One answer. ``input_tokens`` counts every prompt token, of which ``cache_read_tokens``
+    came from the provider's prompt cache and ``cache_write_tokens`` were written to it (each
+    billed at its own rate)."""
+
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
     model: str = ""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class TeacherError(Exception):
@@ -87,17 +88,65 @@ class TransientTeacherError(TeacherError):
         self.output_tokens = output_tokens
 
 
+class TeacherUnreachable(TransientTeacherError):
+    """Nothing answered at the teacher's address: the connection was refused, the host is
+    unknown, or it did not accept a connection in time. Retried like any transient failure (a
+    server may be restarting); once the retries run out, the fill fails at once with this
+    message, since every other call would meet the same closed door."""
+
+
 class Teacher(abc.ABC):
     """A provider's model. Subclasses implement :meth:`complete`; they must be safe to call
-    concurrently from one event loop."""
+    concurrently from one event loop.
+
+    A provider declares on its class what the engine needs to know about it: ``Options``, the
+    pydantic model of its ``[teacher] options`` (validated when the teacher is built, into
+    ``self.options``); ``free``, true for a teacher that costs nothing per token (a model run
+    on this machine, the SIMULATION pool); and ``price_provider``, its name in the
+    ``genai-prices`` table (:mod:`pgkd.teachers.prices`) where its models' list prices are.
+    """
 
     provider: str = ""
+    #: The model of this provider's ``[teacher] options`` (None: the base
+    #: :class:`~pgkd.teachers.options.TeacherOptions`, which lets unknown keys through).
+    Options: ClassVar[type[TeacherOptions] | None] = None
+    #: True when a call costs nothing per token.
+    free: ClassVar[bool] = False
+    #: The provider's id in the ``genai-prices`` table; None: no list prices.
+    price_provider: ClassVar[str | None] = None
     #: True for a teacher that hands out prepared samples instead of asking a model (the
     #: SIMULATION pool): it can fill a batch but cannot label a text it is shown.
     simulation: ClassVar[bool] = False
 
     def __init__(self, settings: TeacherSettings) -> None:
         self.settings = settings
+        self.options = type(self).parse_options(settings)
+
+    @classmethod
+    def parse_options(cls, settings: TeacherSettings) -> TeacherOptions:
+        """``settings.options`` validated by :attr:`Options` (a ConfigError names the key)."""
+        from pgkd.teachers.options import TeacherOptions, parse_options
+
+        model = cls.Options if cls.Options is not None else TeacherOptions
+        return parse_options(model, settings.options, cls.provider or settings.provider)
+
+    @classmethod
+    def price_for(cls, settings: TeacherSettings) -> Price | None:
+        """What this provider's calls cost: the ``price_in``/``price_out`` options when given,
+        else nothing for a free provider, else the model's list price (None when unknown)."""
+        options = cls.parse_options(settings)
+        if options.price_in is not None and options.price_out is not None:
+            return Price(
+                options.price_in,
+                options.price_out,
+                options.price_cache_read,
+                options.price_cache_write,
+            )
+        if cls.free:
+            return FREE
+        if cls.price_provider is None:
+            return None
+        return list_price(cls.price_provider, settings.model)
 
     @property
     def name(self) -> str:

@@ -7,9 +7,11 @@ call) and the event loop never waits on it; botocore's connection pool
 with :mod:`pgkd.teachers.anthropic_teacher`: the answer schema is the tool's input schema.
 
 Credentials come from boto3's own chain (environment, ``~/.aws``, SSO, instance roles).
-``[teacher] options``: ``region`` (else ``AWS_REGION`` / the profile's region / us-east-1),
-``profile`` (a named profile), ``endpoint_url`` (or ``[teacher] base_url``; e.g. a VPC
-endpoint), ``json_mode`` (``"tool"``, the default, or ``"none"``), ``concurrency``.
+``[teacher] options`` (:class:`BedrockOptions`): ``region`` (else ``AWS_REGION`` / the profile's
+region / us-east-1), ``profile`` (a named profile), ``endpoint_url`` (or ``[teacher] base_url``;
+e.g. a VPC endpoint), ``json_mode`` (``"tool"``, the default, or ``"none"``), and the price
+override (:mod:`pgkd.teachers.options`). List prices are the ``aws`` entries of
+``genai-prices``; cross-region profiles (``us.anthropic....``) are priced as their model.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import boto3
 import orjson
@@ -25,13 +27,15 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
     HTTPClientError,
     NoCredentialsError,
     ReadTimeoutError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from pgkd.teachers.answer import TOOL_DESCRIPTION, TOOL_NAME, object_schema
+from pgkd.teachers.answer_format import TOOL_DESCRIPTION, TOOL_NAME, object_schema
 from pgkd.teachers.base import (
     Teacher,
     TeacherError,
@@ -40,11 +44,10 @@ from pgkd.teachers.base import (
     TeacherSettings,
     TransientTeacherError,
 )
-from pgkd.teachers.failures import http_failure, retry_after
-from pgkd.teachers.http_client import connections
+from pgkd.teachers.failures import connect_failure, http_failure, retry_after, unreachable
+from pgkd.teachers.options import StrictOptions
 from pgkd.teachers.secrets import one_line
 
-JSON_MODES = ("tool", "none")
 DEFAULT_REGION = "us-east-1"
 TRANSIENT_CODES = frozenset(
     {
@@ -58,13 +61,25 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+class BedrockOptions(StrictOptions):
+    """``[teacher] options`` of ``bedrock:`` teachers (see the module docstring)."""
+
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    json_mode: Literal["tool", "none"] = "tool"
+
+
 class BedrockTeacher(Teacher):
     provider = "bedrock"
+    Options: ClassVar[type[BedrockOptions]] = BedrockOptions
+    options: BedrockOptions
+    price_provider: ClassVar[str | None] = "aws"
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
-        self.json_mode = settings.option_choice("json_mode", JSON_MODES, "tool")
-        self.connections = connections(settings)
+        self.json_mode = self.options.json_mode
+        self.connections = self.options.concurrency
         self._client: Any = None
         self._threads: ThreadPoolExecutor | None = None
         # Built now, not on the first call: loading botocore's service model takes a few
@@ -73,10 +88,8 @@ class BedrockTeacher(Teacher):
 
     def _sdk(self) -> tuple[Any, ThreadPoolExecutor]:
         if self._client is None or self._threads is None:
-            options = self.settings.options
-            session = boto3.Session(
-                profile_name=options.get("profile"), region_name=options.get("region")
-            )
+            options = self.options
+            session = boto3.Session(profile_name=options.profile, region_name=options.region)
             config = Config(
                 region_name=session.region_name or DEFAULT_REGION,
                 max_pool_connections=self.connections,
@@ -89,7 +102,7 @@ class BedrockTeacher(Teacher):
             )
             self._client = session.client(
                 "bedrock-runtime",
-                endpoint_url=self.settings.base_url or options.get("endpoint_url"),
+                endpoint_url=self.settings.base_url or options.endpoint_url,
                 config=config,
             )
             # A few spare threads: a call the pool timed out keeps its thread until botocore's
@@ -157,6 +170,14 @@ def bedrock_failure(exc: Exception) -> TeacherError:
             text = f"bedrock: HTTP {status}: {one_line(message, 200)}"
             return TransientTeacherError(text, retry_after=wait)
         return http_failure("bedrock", status, message, meta.get("HTTPHeaders"))
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        url = str(exc.kwargs.get("endpoint_url", "the Bedrock endpoint"))
+        reason = connect_failure(exc) or (
+            "no connection within the timeout"
+            if isinstance(exc, ConnectTimeoutError)
+            else "connection failed"
+        )
+        return unreachable("bedrock", url, reason)
     if isinstance(exc, ReadTimeoutError):
         return TransientTeacherError("bedrock: request timed out")
     if isinstance(exc, BotoConnectionError | HTTPClientError):
@@ -179,9 +200,14 @@ def read_reply(data: dict[str, Any]) -> TeacherReply:
     else:
         text = "".join(str(b["text"]) for b in blocks if "text" in b)
     usage = data.get("usage") or {}
+    # inputTokens leaves out the prompt-cache reads and writes; input_tokens counts them all.
+    read = int(usage.get("cacheReadInputTokens") or 0)
+    write = int(usage.get("cacheWriteInputTokens") or 0)
     return TeacherReply(
         text=text,
-        input_tokens=int(usage.get("inputTokens") or 0),
+        input_tokens=int(usage.get("inputTokens") or 0) + read + write,
         output_tokens=int(usage.get("outputTokens") or 0),
         model=str(data.get("modelId") or ""),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
     )

@@ -8,11 +8,13 @@ timeouts and dropped connections. Everything else is permanent.
 from __future__ import annotations
 
 import email.utils
+import socket
 import time
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pgkd.teachers.base import TeacherError, TransientTeacherError
+from pgkd.teachers.base import TeacherError, TeacherUnreachable, TransientTeacherError
 from pgkd.teachers.secrets import one_line
 
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
@@ -57,8 +59,52 @@ def http_failure(
     return TeacherError(text)
 
 
-def sdk_failure(provider: str, exc: Exception, sdk: Any) -> TeacherError:
-    """Classify an exception of the ``openai`` or ``anthropic`` SDK (both share one shape)."""
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def connect_failure(exc: BaseException) -> str | None:
+    """Why no connection could be made, when ``exc`` (or what caused it) says so; None for a
+    failure after connecting. The SDKs' transports wrap it differently (the aiohttp one reports
+    a refused connection as a connect *timeout*), so the whole chain of causes is read."""
+    for cause in _chain(exc):
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused: nothing is listening there"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host"
+    for cause in _chain(exc):
+        name = type(cause).__name__
+        if name in ("ConnectTimeout", "ServerTimeoutError") and "Cannot connect" not in str(cause):
+            return "no connection within the timeout"
+        if name in ("ConnectError", "ClientConnectorError", "ConnectTimeout"):
+            return "connection failed"
+    return None
+
+
+def unreachable(provider: str, url: str, reason: str) -> TeacherUnreachable:
+    return TeacherUnreachable(f"{provider}: cannot connect to {printable_url(url)} ({reason})")
+
+
+def printable_url(url: str) -> str:
+    """``url`` without user or password, for messages."""
+    parts = urllib.parse.urlsplit(str(url))
+    if "@" not in parts.netloc:
+        return str(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def sdk_failure(provider: str, exc: Exception, sdk: Any, url: str = "") -> TeacherError:
+    """Classify an exception of the ``openai`` or ``anthropic`` SDK (both share one shape);
+    ``url`` is the client's base URL, named when nothing can be reached there."""
+    if isinstance(exc, sdk.APIConnectionError):  # includes APITimeoutError
+        reason = connect_failure(exc)
+        if reason is not None:
+            return unreachable(provider, url, reason)
     if isinstance(exc, sdk.APITimeoutError):
         return TransientTeacherError(f"{provider}: request timed out")
     if isinstance(exc, sdk.APIConnectionError):

@@ -9,13 +9,17 @@ Every answer is decoded under a grammar built from the request's JSON schema
 (``response_format={"type": "json_object", "schema": ...}``): small models almost never write a
 valid JSON list unprompted, and almost always do under the grammar.
 
-``[teacher] options`` understood here:
+``[teacher] options`` (:class:`LocalOptions`):
 
 ``n_ctx`` (default 2048)
     The context window in tokens: prompt plus answer. SmolLM2 was trained with 8192; a PGKD
     prompt with dozens of examples needs more than the default.
 ``n_threads`` (default ``os.cpu_count()``)
     CPU threads for decoding.
+``n_gpu_layers`` (default 0)
+    Layers llama.cpp offloads to a GPU; ``-1`` offloads all of them. It needs a llama-cpp-python
+    built with GPU support (e.g. ``CMAKE_ARGS="-DGGML_CUDA=on" pip install llama-cpp-python``);
+    a CPU-only build ignores it.
 ``seed`` (default 0)
     The seed the model is loaded with; each call also passes ``request.seed``.
 ``repeat_penalty`` (default 1.1)
@@ -52,14 +56,17 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
 
 from pgkd.teachers.base import Teacher, TeacherError, TeacherReply, TeacherRequest, TeacherSettings
+from pgkd.teachers.options import StrictOptions
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-__all__ = ["PACKAGED_MODELS", "LocalTeacher", "resolve_model_path"]
+__all__ = ["PACKAGED_MODELS", "LocalOptions", "LocalTeacher", "resolve_model_path"]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +78,19 @@ PACKAGED_MODELS: dict[str, tuple[str, str]] = {
 DEFAULT_N_CTX = 2048
 #: Tokens the chat template adds around the messages (role markers); a generous upper bound.
 TEMPLATE_MARGIN = 64
-OVERFLOW_POLICIES = ("truncate", "error")
+
+
+class LocalOptions(StrictOptions):
+    """``[teacher] options`` of ``local:`` teachers (see the module docstring)."""
+
+    n_ctx: int = Field(DEFAULT_N_CTX, ge=256)
+    #: None: ``os.cpu_count()``.
+    n_threads: int | None = Field(None, ge=1)
+    #: Layers offloaded to a GPU (-1: all); 0 runs on the CPU.
+    n_gpu_layers: int = Field(0, ge=-1)
+    seed: int = Field(0, ge=0)
+    repeat_penalty: float = Field(1.1, ge=1.0)
+    on_overflow: Literal["truncate", "error"] = "truncate"
 
 
 def resolve_model_path(model: str) -> Path:
@@ -102,21 +121,21 @@ class LocalTeacher(Teacher):
     """A GGUF model run in-process by llama-cpp-python, with JSON-schema constrained decoding."""
 
     provider = "local"
+    Options: ClassVar[type[LocalOptions]] = LocalOptions
+    options: LocalOptions
+    #: The model runs on this machine: its tokens cost nothing.
+    free: ClassVar[bool] = True
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
         self.model_path = resolve_model_path(settings.model)
-        options = settings.options
-        self.n_ctx = _int_option(options, "n_ctx", DEFAULT_N_CTX, minimum=256)
-        self.n_threads = _int_option(options, "n_threads", os.cpu_count() or 1, minimum=1)
-        self.seed = _int_option(options, "seed", 0, minimum=0)
-        self.repeat_penalty = _float_option(options, "repeat_penalty", 1.1, minimum=1.0)
-        self.on_overflow = str(options.get("on_overflow", "truncate"))
-        if self.on_overflow not in OVERFLOW_POLICIES:
-            raise TeacherError(
-                f"[teacher] options.on_overflow = {self.on_overflow!r} is not one of "
-                f"{', '.join(OVERFLOW_POLICIES)}"
-            )
+        options = self.options
+        self.n_ctx = options.n_ctx
+        self.n_threads = options.n_threads or os.cpu_count() or 1
+        self.n_gpu_layers = options.n_gpu_layers
+        self.seed = options.seed
+        self.repeat_penalty = options.repeat_penalty
+        self.on_overflow = options.on_overflow
         self.load_seconds: float | None = None
         self._llama: Llama | None = None
         self._model_lock = threading.Lock()
@@ -202,6 +221,7 @@ class LocalTeacher(Teacher):
                 model_path=str(self.model_path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads,
+                n_gpu_layers=self.n_gpu_layers,
                 seed=self.seed,
                 verbose=False,
             )
@@ -311,17 +331,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     return value
-
-
-def _int_option(options: Mapping[str, Any], key: str, default: int, *, minimum: int) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise TeacherError(f"[teacher] options.{key} = {value!r} must be an integer >= {minimum}")
-    return value
-
-
-def _float_option(options: Mapping[str, Any], key: str, default: float, *, minimum: float) -> float:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise TeacherError(f"[teacher] options.{key} = {value!r} must be a number >= {minimum:g}")
-    return float(value)

@@ -8,7 +8,8 @@ through the SDK's low-level ``post``, the body written and the reply read with o
 pydantic models, ~25 ms per round of 64 concurrent calls against a 200 ms round trip
 (``benchmarks/RESULTS.md``). Auth, headers, timeouts and error types are still the SDK's.
 
-``[teacher] options``:
+``[teacher] options`` (:class:`OpenAIOptions`; also ``http_transport``, see
+:mod:`pgkd.teachers.http_client`, and the price override, see :mod:`pgkd.teachers.options`):
 
 ``api_key_env``
     Environment variable holding the key (default ``OPENAI_API_KEY``). With ``base_url`` and no
@@ -23,33 +24,51 @@ pydantic models, ~25 ms per round of 64 concurrent calls against a 200 ms round 
 ``max_tokens_field``
     ``"max_completion_tokens"`` (default without ``base_url``; required by OpenAI's reasoning
     models) or ``"max_tokens"`` (default with ``base_url``).
+
+Prices are OpenAI's list prices from ``genai-prices``; prompt tokens OpenAI served from its
+automatic prompt cache (``usage.prompt_tokens_details.cached_tokens``) are billed at the
+cached-input rate. A model behind ``base_url`` that the table does not know has no price.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import openai
 import orjson
 
 from pgkd.errors import ConfigError
-from pgkd.teachers.answer import object_schema
+from pgkd.teachers.answer_format import object_schema
 from pgkd.teachers.base import (
     TeacherReply,
     TeacherRequest,
     TeacherSettings,
     TransientTeacherError,
 )
+from pgkd.teachers.options import SdkOptions
 from pgkd.teachers.sdk_teacher import SdkTeacher
 from pgkd.teachers.secrets import api_key
 
-JSON_MODES = ("json_schema", "json_object_schema", "json_object", "none")
+JsonMode = Literal["json_schema", "json_object_schema", "json_object", "none"]
 #: Sent to keyless OpenAI-compatible servers, which ignore it.
 KEYLESS = "no-key"
 
 
+class OpenAIOptions(SdkOptions):
+    """``[teacher] options`` of ``openai:`` teachers (see the module docstring)."""
+
+    #: None: ``"json_schema"`` for OpenAI, ``"json_object_schema"`` with ``base_url``.
+    json_mode: JsonMode | None = None
+    json_strict: bool = False
+    #: None: ``"max_completion_tokens"`` for OpenAI, ``"max_tokens"`` with ``base_url``.
+    max_tokens_field: Literal["max_completion_tokens", "max_tokens"] | None = None
+
+
 class OpenAITeacher(SdkTeacher):
     provider = "openai"
+    Options: ClassVar[type[OpenAIOptions]] = OpenAIOptions
+    options: OpenAIOptions
+    price_provider: ClassVar[str | None] = "openai"
     sdk: ClassVar[Any] = openai
     sdk_error = openai.OpenAIError
     endpoint = "/chat/completions"
@@ -57,13 +76,15 @@ class OpenAITeacher(SdkTeacher):
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
         remote = settings.base_url is None
-        options = settings.options
-        default_mode = "json_schema" if remote else "json_object_schema"
-        self.json_mode = settings.option_choice("json_mode", JSON_MODES, default_mode)
-        default_field = "max_completion_tokens" if remote else "max_tokens"
-        self.max_tokens_field = str(options.get("max_tokens_field", default_field))
-        self.json_strict = bool(options.get("json_strict", False))
-        key = api_key(settings, "OPENAI_API_KEY")
+        options = self.options
+        self.json_mode: JsonMode = options.json_mode or (
+            "json_schema" if remote else "json_object_schema"
+        )
+        self.max_tokens_field = options.max_tokens_field or (
+            "max_completion_tokens" if remote else "max_tokens"
+        )
+        self.json_strict = options.json_strict
+        key = api_key(options.api_key_env, "OPENAI_API_KEY")
         if key is None and remote:
             raise ConfigError(
                 "[teacher] model openai:...: no API key; export OPENAI_API_KEY (or name another "
@@ -120,9 +141,12 @@ class OpenAITeacher(SdkTeacher):
             raise TransientTeacherError("openai: the server's reply has no choices")
         message = choices[0].get("message") or {}
         usage = data.get("usage") or {}
+        details = usage.get("prompt_tokens_details") or {}
         return TeacherReply(
             text=str(message.get("content") or ""),
             input_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=int(usage.get("completion_tokens") or 0),
             model=str(data.get("model") or ""),
+            # Part of prompt_tokens, served from OpenAI's automatic prompt cache.
+            cache_read_tokens=int(details.get("cached_tokens") or 0),
         )

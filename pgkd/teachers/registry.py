@@ -19,17 +19,25 @@ BUILTIN_TEACHERS: dict[str, str] = {
 }
 
 
-def _lazy(ref: str) -> Callable[[TeacherSettings], Teacher]:
+def provider_class(provider: str) -> type[Teacher]:
+    """The class of a built-in provider (its module imported now), else the base class, whose
+    class methods (options, price override) serve providers registered by plugins."""
+    ref = BUILTIN_TEACHERS.get(provider)
+    if ref is None:
+        return Teacher
+    module, _, attr = ref.partition(":")
+    cls: type[Teacher] = getattr(load_object(module), attr)
+    return cls
+
+
+def _lazy(provider: str) -> Callable[[TeacherSettings], Teacher]:
     def build(settings: TeacherSettings) -> Teacher:
-        module, _, attr = ref.partition(":")
-        cls = load_object(module)
-        teacher: Teacher = getattr(cls, attr)(settings)
-        return teacher
+        return provider_class(provider)(settings)
 
     return build
 
 
 @hookimpl(trylast=True)
 def register_teachers(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    for provider, ref in BUILTIN_TEACHERS.items():
-        register(provider, _lazy(ref))
+    for provider in BUILTIN_TEACHERS:
+        register(provider, _lazy(provider))

@@ -22,6 +22,7 @@ import orjson
 from pgkd.teachers.base import Teacher, TeacherReply, TeacherRequest, TeacherSettings
 from pgkd.teachers.failures import sdk_failure
 from pgkd.teachers.http_client import sdk_http_client
+from pgkd.teachers.options import SdkOptions
 
 
 class SdkTeacher(Teacher):
@@ -34,6 +35,8 @@ class SdkTeacher(Teacher):
     sdk_error: ClassVar[type[Exception]]
     #: Where requests are posted, relative to the client's base URL.
     endpoint: ClassVar[str]
+    Options: ClassVar[type[SdkOptions]] = SdkOptions
+    options: SdkOptions
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
@@ -59,20 +62,24 @@ class SdkTeacher(Teacher):
                 base_url=self.settings.base_url,
                 max_retries=0,
                 timeout=self.settings.timeout,
-                http_client=sdk_http_client(self.sdk, self.settings),
+                http_client=sdk_http_client(self.sdk, self.settings, self.options),
             )
         return self._client
 
     async def complete(self, request: TeacherRequest) -> TeacherReply:
+        return await self.post(self.payload(request))
+
+    async def post(self, body: dict[str, Any]) -> TeacherReply:
+        """Send one request body; its reply, or the classified failure."""
         client = self._sdk()
         try:
             response = await client.post(
                 self.endpoint,
-                content=orjson.dumps(self.payload(request)),
+                content=orjson.dumps(body),
                 cast_to=httpx2.Response,
             )
         except self.sdk_error as exc:
-            raise sdk_failure(self.provider, exc, self.sdk) from exc
+            raise sdk_failure(self.provider, exc, self.sdk, str(client.base_url)) from exc
         return self.read_reply(response.content)
 
     async def aclose(self) -> None:

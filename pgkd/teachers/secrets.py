@@ -11,7 +11,6 @@ import os
 import re
 
 from pgkd.errors import ConfigError
-from pgkd.teachers.base import TeacherSettings
 
 _SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL", re.IGNORECASE)
 _SECRET_SHAPES = re.compile(
@@ -21,17 +20,18 @@ _SECRET_SHAPES = re.compile(
 REDACTED = "[redacted]"
 
 
-def api_key(settings: TeacherSettings, default_env: str | None) -> str | None:
-    """The key named by ``options["api_key_env"]`` (else ``default_env``) from the environment.
+def api_key(key_env: str | None, default_env: str | None) -> str | None:
+    """The key in the variable ``key_env`` (``[teacher] options.api_key_env``), else in
+    ``default_env``, from the environment.
 
-    Returns None when the variable is unset; raises when ``api_key_env`` names an unset
-    variable, since the user asked for it explicitly."""
-    name = settings.options.get("api_key_env")
-    if name is not None:
-        value = os.environ.get(str(name))
+    Returns None when the variable is unset; raises when ``key_env`` names an unset variable,
+    since the user asked for it explicitly."""
+    if key_env is not None:
+        value = os.environ.get(key_env)
         if not value:
             raise ConfigError(
-                f"[teacher] options api_key_env: {name!r} is not set in the environment; export it"
+                f"[teacher] options.api_key_env: {key_env!r} is not set in the environment; "
+                "export it"
             )
         return value
     return os.environ.get(default_env) if default_env else None

@@ -91,6 +91,7 @@ class PoolTeacher(Teacher):
 
     provider = "pool"
     simulation = True
+    free = True
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)

@@ -20,6 +20,13 @@ seconds) | ``drop`` (closes the connection without answering) | ``malformed`` (p
 ``bad_record`` (half the records lack a label) | ``no_labels`` (all do) | ``double`` (twice
 the samples asked for) | ``slow`` (``slow`` seconds of extra latency).
 
+``prompt_cache=True`` plays the providers' prompt caches: an Anthropic request whose user message
+carries ``cache_control`` writes its prompt to the cache the first time (``usage``
+``cache_creation_input_tokens``) and reads it afterwards (``cache_read_input_tokens``); an OpenAI
+request whose prompt was answered before reports ``prompt_tokens_details.cached_tokens``. The
+cached part is a quarter of the prompt's characters, as tokens (``Served.cache_read``,
+``Served.cache_write``).
+
 Each request is logged as a :class:`Served` with its arrival and answer times (``time.monotonic``
 of the server's process), so tests check ``Retry-After`` spacing, concurrency and token counts
 against the client's accounting. ``GET /_stats`` returns the log as JSON (for the benchmark,
@@ -64,6 +71,8 @@ class Served:
     body: Any = field(default=None, repr=False)
     path: str = ""
     label: str = ""
+    cache_read: int = 0
+    cache_write: int = 0
 
     @property
     def delivered(self) -> bool:
@@ -82,6 +91,7 @@ class LoopbackServer:
         retry_after_header: str = "retry-after-ms",
         hang: float = 5.0,
         slow: float = 0.5,
+        prompt_cache: bool = False,
     ) -> None:
         self.latency = latency
         self.script = list(script)
@@ -90,6 +100,8 @@ class LoopbackServer:
         self.retry_after_header = retry_after_header
         self.hang = hang
         self.slow = slow
+        self.prompt_cache = prompt_cache
+        self.cached_prompts: set[str] = set()
         self.served: list[Served] = []
         self.max_in_flight = 0
         self._in_flight = 0
@@ -174,6 +186,23 @@ class LoopbackServer:
         with self._lock:
             self._in_flight -= 1
 
+    def _use_prompt_cache(self, protocol: str, body: Any, record: Served) -> None:
+        """Count the cached part of the prompt the way the provider's cache would."""
+        if not self.prompt_cache or protocol == "bedrock":
+            return
+        prompt = _prompt(protocol, body)
+        if prompt is None:
+            return
+        key = hashlib.sha256(prompt.encode()).hexdigest()
+        cached = min(record.input_tokens - 1, len(prompt) // 4)
+        with self._lock:
+            seen = key in self.cached_prompts
+            self.cached_prompts.add(key)
+        if seen:
+            record.cache_read = cached
+        elif protocol == "anthropic":
+            record.cache_write = cached
+
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
             self._stopping.wait(seconds)
@@ -245,6 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
             owner._sleep(owner.hang)
         if fault in ANSWERING or fault == "timeout":
             record.input_tokens = max(1, len(raw) // 4)
+            owner._use_prompt_cache(protocol, body, record)
             payload = _answer(protocol, body, record, fault)
             record.answered = time.monotonic()
             self._send(200, payload, {})
@@ -299,6 +329,20 @@ def _schema(protocol: str, body: Any) -> Any:
         tools = (body.get("toolConfig") or {}).get("tools") or []
         schema = tools[0]["toolSpec"]["inputSchema"]["json"] if tools else None
     return schema
+
+
+def _prompt(protocol: str, body: Any) -> str | None:
+    """The prompt of a request a provider would cache (Anthropic: only one marked for it)."""
+    if protocol == "openai":
+        messages = body.get("messages") or []
+        return "\n".join(str(m.get("content")) for m in messages)
+    messages = body.get("messages") or [{}]
+    content = messages[-1].get("content")
+    if not isinstance(content, list) or "cache_control" not in content[-1]:
+        return None
+    system = body.get("system")
+    system_text = system[0]["text"] if isinstance(system, list) else str(system or "")
+    return system_text + "\n" + str(content[-1]["text"])
 
 
 def _label_enum(schema: Any) -> list[str] | None:
@@ -357,9 +401,18 @@ def _answer(protocol: str, body: Any, record: Served, fault: str) -> dict[str, A
     record.output_tokens = max(1, len(text if text is not None else as_json) // 4)
     tokens = (record.input_tokens or 1, record.output_tokens)
     if protocol == "openai":
-        return _openai(text if text is not None else as_json, fault, tokens)
+        reply = _openai(text if text is not None else as_json, fault, tokens)
+        if record.cache_read:
+            reply["usage"]["prompt_tokens_details"] = {"cached_tokens": record.cache_read}
+        return reply
     if protocol == "anthropic":
-        return _anthropic(text, answer, tokens)
+        reply = _anthropic(text, answer, tokens)
+        if record.cache_read or record.cache_write:
+            usage = reply["usage"]
+            usage["input_tokens"] -= record.cache_read + record.cache_write
+            usage["cache_read_input_tokens"] = record.cache_read
+            usage["cache_creation_input_tokens"] = record.cache_write
+        return reply
     return _bedrock(text, answer, tokens)
 
 

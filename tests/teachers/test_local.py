@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pgkd.errors import ConfigError
 from pgkd.teachers.base import TeacherError, TeacherRequest, TeacherSettings
 from pgkd.teachers.local import LocalTeacher, _drop_middle_lines, resolve_model_path
 
@@ -151,13 +152,19 @@ def test_missing_llama_cpp_says_which_extra_to_install(
         asyncio.run(teacher.complete(request_for(1)))
 
 
-def test_bad_options_are_teacher_errors(tmp_path: Path) -> None:
+def test_bad_options_are_one_line_config_errors(tmp_path: Path) -> None:
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF")
-    with pytest.raises(TeacherError, match=r"options.n_ctx = 'big' must be an integer >= 256"):
-        LocalTeacher(TeacherSettings("local", str(model), options={"n_ctx": "big"}))
-    with pytest.raises(TeacherError, match=r"options.on_overflow = 'drop'"):
-        LocalTeacher(TeacherSettings("local", str(model), options={"on_overflow": "drop"}))
+    cases = [
+        ({"n_ctx": "big"}, r"\[teacher\] options.n_ctx: .*integer.*got 'big'"),
+        ({"n_ctx": 100}, r"options.n_ctx: .*greater than or equal to 256"),
+        ({"on_overflow": "drop"}, r"options.on_overflow: .*'truncate' or 'error'.*got 'drop'"),
+        ({"n_cxt": 4096}, r"options.n_cxt: not an option of the local provider; .*n_ctx"),
+    ]
+    for options, message in cases:
+        with pytest.raises(ConfigError, match=message) as caught:
+            LocalTeacher(TeacherSettings("local", str(model), options=options))
+        assert "\n" not in str(caught.value)
 
 
 def test_packaged_smollm2_resolves_without_importing_its_package() -> None:
@@ -179,3 +186,19 @@ def test_drop_middle_lines_keeps_head_and_tail() -> None:
     assert any("lines left out" in line for line in lines)
     assert _drop_middle_lines(text, budget=len(text), count=len) is not None
     assert _drop_middle_lines("one very long line", budget=5, count=len) is None
+
+
+@pytest.mark.parametrize("smollm2", [{"n_gpu_layers": -1}], indirect=True)
+def test_n_gpu_layers_reaches_llama_cpp(smollm2: LocalTeacher) -> None:
+    """``[teacher] options.n_gpu_layers`` is handed to llama.cpp (-1: every layer); a CPU-only
+    build loads the model all the same."""
+    llama = smollm2._load()
+    assert llama.model_params.n_gpu_layers == 2**31 - 1  # llama-cpp-python's "all layers"
+    assert LocalTeacher(TeacherSettings("local", "smollm2")).n_gpu_layers == 0
+
+
+def test_n_gpu_layers_below_minus_one_is_refused(tmp_path: Path) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    with pytest.raises(TeacherError, match=r"options.n_gpu_layers = -2 must be an integer >= -1"):
+        LocalTeacher(TeacherSettings("local", str(model), options={"n_gpu_layers": -2}))

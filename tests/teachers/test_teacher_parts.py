@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -13,17 +14,20 @@ from pathlib import Path
 import pytest
 
 from pgkd.errors import BudgetExceeded, ConfigError
+from pgkd.fill.answer import MalformedAnswer, parse_answer, to_candidates
 from pgkd.fill.backoff import Backoff
 from pgkd.fill.cache import ResponseCache, request_key
 from pgkd.fill.call import attempt_seed
-from pgkd.fill.pricing import Price, lookup, price_for
+from pgkd.fill.pricing import Price, price_for
 from pgkd.fill.ratelimit import RateLimit
 from pgkd.fill.slots import RequestSlots
 from pgkd.fill.usage import Usage
 from pgkd.tasks.classification import ClassificationTask
-from pgkd.teachers.answer import MalformedAnswer, object_schema, parse_answer, to_candidates
+from pgkd.teachers import prices
+from pgkd.teachers.answer_format import object_schema
 from pgkd.teachers.base import TeacherReply, TeacherRequest, TeacherSettings
 from pgkd.teachers.failures import retry_after
+from pgkd.teachers.prices import list_price
 from pgkd.teachers.secrets import REDACTED, redact
 
 
@@ -76,30 +80,97 @@ def test_object_schema_wraps_a_list_schema() -> None:
 
 
 @pytest.mark.parametrize(
-    ("provider", "model", "expected"),
+    ("provider", "model", "rates"),
     [
-        ("openai", "gpt-4o-mini", Price(0.15, 0.60)),
-        ("openai", "gpt-4o-2024-08-06", Price(2.50, 10.00)),
-        ("openai", "gpt-4o-mini-2024-07-18", Price(0.15, 0.60)),
-        ("anthropic", "claude-3-5-sonnet-20241022", Price(3.0, 15.0)),
-        ("anthropic", "claude-3-5-sonnet-latest", Price(3.0, 15.0)),
-        ("bedrock", "us.anthropic.claude-3-haiku-20240307-v1:0", Price(0.25, 1.25)),
-        ("bedrock", "amazon.nova-lite-v1:0", Price(0.06, 0.24)),
-        ("local", "smollm2", Price(0.0, 0.0)),
-        ("openai", "o1-pro", None),  # shares a prefix with o1, but is another model
+        ("openai", "gpt-4o-mini", (0.15, 0.60)),
+        ("openai", "gpt-4o-2024-08-06", (2.50, 10.00)),
+        ("openai", "gpt-4o-mini-2024-07-18", (0.15, 0.60)),
+        ("anthropic", "claude-3-5-sonnet-20241022", (3.0, 15.0)),
+        ("anthropic", "claude-3-5-haiku-latest", (0.8, 4.0)),
+        ("bedrock", "us.anthropic.claude-3-haiku-20240307-v1:0", (0.25, 1.25)),
+        ("bedrock", "amazon.nova-lite-v1:0", (0.06, 0.24)),
+        ("local", "smollm2", (0.0, 0.0)),
+        ("pool", "answers.jsonl", (0.0, 0.0)),
         ("openai", "my-finetune", None),
     ],
 )
-def test_price_lookup(provider: str, model: str, expected: Price | None) -> None:
-    assert lookup(provider, model) == expected
+def test_list_prices_by_provider_and_model(
+    provider: str, model: str, rates: tuple[float, float] | None
+) -> None:
+    price = price_for(TeacherSettings(provider, model))
+    if rates is None:
+        assert price is None
+    else:
+        assert price is not None
+        assert (price.input_per_mtok, price.output_per_mtok) == pytest.approx(rates)
 
 
-def test_prices_from_options_override_the_table() -> None:
+def test_a_model_that_shares_a_prefix_is_priced_as_itself() -> None:
+    o1, o1_pro = (price_for(TeacherSettings("openai", m)) for m in ("o1", "o1-pro"))
+    assert o1 is not None and o1_pro is not None
+    assert o1_pro.input_per_mtok > o1.input_per_mtok
+
+
+def test_list_prices_come_from_the_shipped_data_without_network(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from genai_prices import data_snapshot
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a price lookup tried to open a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    data_snapshot._bundled_snapshot.cache_clear()
+    prices._lookup.cache_clear()
+    price = list_price("anthropic", "claude-3-5-haiku-20241022")
+    assert price is not None and price.cache_write_per_mtok == pytest.approx(1.0)
+    assert data_snapshot._custom_snapshot is None  # no updater ever replaced the shipped data
+
+
+def test_cache_reads_and_writes_are_billed_at_their_own_rates() -> None:
+    flat = Price(1.0, 2.0, cache_read_per_mtok=0.1, cache_write_per_mtok=1.25)
+    expected = (100 * 1.0 + 600 * 0.1 + 300 * 1.25 + 50 * 2.0) / 1e6
+    assert flat.cost(1000, 50, cache_read_tokens=600, cache_write_tokens=300) == pytest.approx(
+        expected
+    )
+    # Without cache rates, cached tokens are plain input.
+    assert Price(1.0, 2.0).cost(1000, 50, 600, 300) == pytest.approx((1000 + 100) / 1e6)
+    listed = list_price("anthropic", "claude-3-5-haiku-20241022")
+    assert listed is not None
+    expected = (100 * 0.8 + 600 * 0.08 + 300 * 1.0 + 50 * 4.0) / 1e6
+    assert listed.cost(1000, 50, 600, 300) == pytest.approx(expected)
+    openai_mini = list_price("openai", "gpt-4o-mini")
+    assert openai_mini is not None  # OpenAI bills cached input at half the input rate
+    assert openai_mini.cost(1000, 0, 1000) == pytest.approx(openai_mini.cost(1000, 0) / 2)
+
+
+def test_long_context_tiers_are_billed_like_the_price_table() -> None:
+    """Above a tier's threshold the whole request pays the tier's rate; below it, the base
+    rates (computed here, without the table) give the table's own figure."""
+    from genai_prices import Usage as TableUsage
+    from genai_prices import calc_price
+
+    price = list_price("anthropic", "claude-sonnet-4-5")
+    assert price is not None and price.tier_start is not None
+    for tokens in (3_000, price.tier_start + 50_000):
+        usage = TableUsage(
+            input_tokens=tokens, output_tokens=500, cache_read_tokens=1000, cache_write_tokens=200
+        )
+        table = calc_price(usage, "claude-sonnet-4-5", provider_id="anthropic")
+        assert price.cost(tokens, 500, 1000, 200) == pytest.approx(float(table.total_price))
+
+
+def test_prices_from_options_override_the_list_price() -> None:
     settings = TeacherSettings("openai", "gpt-4o", options={"price_in": 1, "price_out": "2.5"})
     assert price_for(settings) == Price(1.0, 2.5)
+    cached = {"price_in": 1, "price_out": 2, "price_cache_read": 0.1, "price_cache_write": 1.5}
+    assert price_for(TeacherSettings("anthropic", "claude-x", options=cached)) == Price(
+        1.0, 2.0, 0.1, 1.5
+    )
     with pytest.raises(ConfigError, match="set both price_in and price_out"):
         price_for(TeacherSettings("openai", "x", options={"price_in": 1}))
-    with pytest.raises(ConfigError, match="USD per million tokens"):
+    with pytest.raises(ConfigError, match=r"\[teacher\] options.price_in: .*got 'a'"):
         price_for(TeacherSettings("openai", "x", options={"price_in": "a", "price_out": 1}))
 
 

@@ -1,14 +1,18 @@
-"""The teacher zero-shot baseline, with a scripted in-test teacher."""
+"""The teacher zero-shot baseline: a scripted in-test teacher, and the real OpenAI SDK against
+the loopback server for the retry policy it shares with the teacher pool."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
 from pgkd.commands.zeroshot import NO_LABEL, label_schema, parse_label, zero_shot_classify
+from pgkd.fill.backoff import Backoff
+from pgkd.fill.usage import Usage
 from pgkd.teachers.base import (
     Teacher,
     TeacherError,
@@ -17,8 +21,11 @@ from pgkd.teachers.base import (
     TeacherSettings,
     TransientTeacherError,
 )
+from tests.teachers import teacher_kit as kit
+from tests.teachers.loopback import LoopbackServer
 
 LABELS = ["billing", "outage", "feature request"]
+T = TypeVar("T")
 
 
 class ScriptedTeacher(Teacher):
@@ -115,3 +122,57 @@ def test_bad_arguments() -> None:
         asyncio.run(zero_shot_classify(teacher, ["x"], LABELS, concurrency=0))
     with pytest.raises(ValueError, match="at least one label"):
         asyncio.run(zero_shot_classify(teacher, ["x"], [], concurrency=1))
+
+
+def test_zero_shot_retries_with_the_pools_policy_through_the_real_sdk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 429 then success: retried after the server's Retry-After, counted like the pool's
+    retries; out of retries it stops with the transient error."""
+    kit.credentials(monkeypatch)
+    with LoopbackServer(script=["429"], retry_after=0.3) as server:
+        teacher = kit.make_teacher("openai", server)
+        usage = Usage()
+        labels = kit.run(
+            closing(
+                teacher,
+                zero_shot_classify(
+                    teacher, ["the invoice"], LABELS, concurrency=2, backoff=kit.FAST, usage=usage
+                ),
+            )
+        )
+    assert labels == [server.served[1].label]
+    assert [s.status for s in server.served] == [429, 200]
+    assert kit.assert_retry_after_honoured(server) == 1
+    assert (usage.calls, usage.failed_calls, usage.retries) == (2, 1, 1)
+
+    with LoopbackServer(script=["429"] * 5, retry_after=0.01) as server:
+        teacher = kit.make_teacher("openai", server)
+        call = zero_shot_classify(
+            teacher, ["x"], LABELS, concurrency=1, max_retries=2, backoff=kit.FAST
+        )
+        with pytest.raises(TransientTeacherError, match="HTTP 429"):
+            kit.run(closing(teacher, call))
+    assert len(server.served) == 3  # the first try and max_retries=2 retries
+
+
+def test_zero_shot_refuses_a_retry_after_beyond_the_pools_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pool does not wait out a server that asks for minutes: neither does zero-shot."""
+    kit.credentials(monkeypatch)
+    server = LoopbackServer(script=["429"], retry_after=300.0, retry_after_header="Retry-After")
+    with server:
+        teacher = kit.make_teacher("openai", server)
+        policy = Backoff(initial=0.002, maximum=0.01, max_retry_after=5.0)
+        call = zero_shot_classify(teacher, ["x"], LABELS, concurrency=1, backoff=policy)
+        with pytest.raises(TeacherError, match="asked to wait 300 s, more than max_retry_after"):
+            kit.run(closing(teacher, call))
+    assert len(server.served) == 1
+
+
+async def closing(teacher: Teacher, work: Coroutine[Any, Any, T]) -> T:
+    try:
+        return await work
+    finally:
+        await teacher.aclose()

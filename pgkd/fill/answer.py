@@ -1,4 +1,5 @@
-"""Reading a teacher's answer: JSON text in, one candidate per record out.
+"""Reading a teacher's answer: JSON text in, one candidate per record out (the shape asked for
+is :mod:`pgkd.teachers.answer_format`).
 
 An answer is a JSON list of records or an object ``{"samples": [...]}``. Anything else (not
 JSON, cut off, another shape, no records) is a :class:`MalformedAnswer`, which the pool re-asks.
@@ -14,13 +15,8 @@ from typing import Any
 
 import orjson
 
+from pgkd.teachers.answer_format import SAMPLES_KEY
 from pgkd.types import Candidate
-
-#: Name of the property that holds the records when the answer must be a JSON object.
-SAMPLES_KEY = "samples"
-#: The tool that tool-calling providers (Anthropic, Bedrock) are made to call with the answer.
-TOOL_NAME = "submit_samples"
-TOOL_DESCRIPTION = "Submit the generated samples, exactly in the given schema."
 
 
 class MalformedAnswer(ValueError):
@@ -86,23 +82,3 @@ def to_candidates(
             continue
         parsed.append(Candidate(record=record, sample=sample, call_id=call_id))
     return parsed, unparsable
-
-
-def object_schema(schema: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``schema`` with an object at its root, as tool inputs and OpenAI's ``json_schema`` mode
-    require: a list schema is wrapped as ``{"samples": <list>}`` (which :func:`parse_answer`
-    unwraps)."""
-    if schema is None:
-        return {
-            "type": "object",
-            "properties": {SAMPLES_KEY: {"type": "array", "items": {"type": "object"}}},
-            "required": [SAMPLES_KEY],
-        }
-    if schema.get("type") == "object":
-        return dict(schema)
-    return {
-        "type": "object",
-        "properties": {SAMPLES_KEY: dict(schema)},
-        "required": [SAMPLES_KEY],
-        "additionalProperties": False,
-    }
