@@ -79,22 +79,26 @@ def disagreements(
 
 
 class ConfidentDisagreement:
-    """The ``validate_samples`` check; it keeps the encoder of the run's student backbone."""
+    """The ``validate_samples`` check."""
 
-    def __init__(self) -> None:
-        self._encoders: dict[tuple[str, int, bool], Any] = {}
-
-    def _encoder(self, settings: Any) -> Any:
+    @staticmethod
+    def _encoder(settings: Any) -> Any:
+        """The process-wide embedding cache of the run's student backbone (the frozen student
+        shares it, so its embeddings are reused, not computed twice)."""
+        from pgkd.build import student_settings
         from pgkd.students.backbone import resolve_backbone
+        from pgkd.students.device import student_placement
         from pgkd.students.frozen import DEFAULT_EMBED_MAX_LENGTH, shared_cache
 
-        student = getattr(settings, "student", None)
-        options = dict(getattr(student, "options", {}) or {})
-        path = resolve_backbone(getattr(student, "backbone", None))
-        cap = int(options.get("embed_max_length", DEFAULT_EMBED_MAX_LENGTH))
-        length = min(int(getattr(student, "max_length", 512)), cap)
-        batch = int(getattr(student, "batch_size", 64))
-        return shared_cache(path, length, batch, bool(options.get("bf16", False)))
+        student = student_settings(settings)
+        placement = student_placement(student)
+        cap = int(student.options.get("embed_max_length", DEFAULT_EMBED_MAX_LENGTH))
+        return shared_cache(
+            resolve_backbone(student.backbone),
+            min(student.max_length, cap),
+            placement.embed_batch_size(student),
+            placement,
+        )
 
     @hookimpl(trylast=True)
     def validate_samples(
