@@ -135,4 +135,4 @@ def dataset_records(dataset: Any) -> Iterator[dict[str, Any]]:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return text[0].rstrip(".") if text else type(exc).__name__

@@ -103,7 +103,7 @@ def _is_missing(value: Any) -> bool:
 def in_memory_rows(value: Any, split: str) -> Rows | None:
     """:class:`Rows` for a DataFrame, a list of dicts, a ``datasets.Dataset`` or a
     ``DatasetDict`` (its split ``split``); None when ``value`` is none of them. A
-    ``DatasetDict`` without that split is a ValueError naming the splits it has."""
+    ``DatasetDict`` without that split is a DataError naming the splits it has."""
     if isinstance(value, Rows):
         return value
     if _is_dataframe(value):

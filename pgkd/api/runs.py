@@ -19,6 +19,7 @@ from pgkd.api.result import RunResult
 from pgkd.api.settings import ConfigInput, build_config
 
 if TYPE_CHECKING:
+    from pgkd.commands.dryrun import DryRunEstimate
     from pgkd.config import Config
     from pgkd.progress import Progress
 
@@ -116,6 +117,19 @@ async def _continue(path: Path, progress: bool, extra_plugins: Sequence[object])
         config, run_dir, resume=True, progress=_progress(progress), extra_plugins=extra_plugins
     )
     return RunResult.read(path)
+
+
+def dry_run(
+    config: ConfigInput = None, /, *, progress: bool = True, **settings: Any
+) -> DryRunEstimate:
+    """``pgkd run --dry-run``: train model_0, build the first prompt and estimate the whole
+    run's calls, tokens and cost (``.prompt``, ``.calls``, ``.input_tokens``,
+    ``.output_tokens``, ``.cost_usd``); calls no teacher and writes nothing. Takes the
+    settings :func:`distill` takes."""
+    from pgkd.commands.dryrun import dry_run as estimate
+
+    built = build_config(config, settings, caller="pgkd.dry_run")
+    return call_function(lambda: estimate(built, progress=_progress(progress)))
 
 
 def load_run(run_dir: str | Path) -> RunResult:

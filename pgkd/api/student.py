@@ -140,13 +140,18 @@ def _texts(texts: str | Iterable[str]) -> list[str]:
 
 
 def load_student(
-    path: str | Path, *, quantize: str | None = None, batch_size: int = 64
+    path: str | Path,
+    *,
+    quantize: str | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
 ) -> DistilledStudent:
     """The student saved in ``path``: a run directory (its best student), a ``best/`` folder
-    or a ``pgkd export`` folder. ``quantize="int8"`` makes a torch student faster on CPU
-    (see ``pgkd predict --quantize``)."""
+    or a ``pgkd export`` folder. ``quantize="int8"`` makes a torch student faster on CPU;
+    ``device`` is where a torch student runs (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``),
+    as ``pgkd predict --quantize`` / ``--device``."""
     from pgkd.serving.inference import load_predictor, resolve_model_dir
 
     directory = resolve_model_dir(Path(path))
-    predictor = load_predictor(directory, quantize=quantize, batch_size=batch_size)
+    predictor = load_predictor(directory, quantize=quantize, batch_size=batch_size, device=device)
     return DistilledStudent(directory, predictor)

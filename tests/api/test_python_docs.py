@@ -82,6 +82,7 @@ def test_the_python_docs_run_as_written(tmp_path: Path, monkeypatch: pytest.Monk
     assert {p.label for p in namespace["predictions"]} <= set(result.student.labels)
     assert namespace["probabilities"].shape == (1, len(result.student.labels))
     assert namespace["config"].data.text_field == "message"
+    assert namespace["estimate"].calls == 2 and namespace["estimate"].cost_usd == 0.0  # free
     assert namespace["result_hf"].summary["steps_run"] == 1
     assert namespace["awaited"].summary["steps_run"] == 1
     assert (namespace["onnx_folder"] / "model.onnx").is_file()

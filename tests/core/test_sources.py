@@ -181,8 +181,14 @@ def test_dataset_problems_are_one_line_errors(tmp_path: Path, saved: Path) -> No
         f"{saved}@dev": "no split 'dev' (splits: train, test)",
         "hf:pgkd-tests/no-such-dataset": "offline mode is on",
         f"hf:{tmp_path / 'empty_repo'}@train": "could not load it",
+        f"hf:{tmp_path / 'repo'}@validation": (
+            "Unknown split \"validation\". Should be one of ['train']; name the split with "
+            f"hf:{tmp_path / 'repo'}@SPLIT"
+        ),
     }
     (tmp_path / "empty_repo").mkdir()
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "train.jsonl").write_text('{"text": "a", "label": "b"}\n')
     for value, expected in problems.items():
         with pytest.raises(DataError) as info:
             pairs_plain(value)

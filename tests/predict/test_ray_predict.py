@@ -137,6 +137,7 @@ def test_without_ray_the_engine_says_how_to_install_it(
 def test_ray_refuses_csv_output_and_a_folder_that_holds_files(
     students: dict[str, Path], tmp_path: Path
 ) -> None:
+    pytest.importorskip("ray")
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "hello"}\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"end --out with .jsonl or .parquet"):
