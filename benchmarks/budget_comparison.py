@@ -48,7 +48,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,14 +58,12 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import protocol  # noqa: E402
 from benchmarks.budget_tables import render_section  # noqa: E402
+from benchmarks.simulation_teacher import SimulationHandle  # noqa: E402
 from benchmarks.tables import command_line, write_section  # noqa: E402
-from pgkd import hookimpl  # noqa: E402
 from pgkd.config import Config  # noqa: E402
 from pgkd.errors import PgkdError  # noqa: E402
 from pgkd.progress import Progress  # noqa: E402
 from pgkd.runner import run  # noqa: E402
-from pgkd.teachers.base import TeacherSettings  # noqa: E402
-from pgkd.teachers.simulation import PoolTeacher  # noqa: E402
 
 TITLE = "Per-class budget vs prompt-only guidance (simulation)"
 
@@ -99,27 +97,6 @@ ARMS: dict[str, Arm] = {
 }
 
 
-class PoolCapacity:
-    """Registers the ``pool`` SIMULATION teacher and reports how many unused rows of a class it
-    still holds: the budget plugin's ``capacity``."""
-
-    def __init__(self) -> None:
-        self.teacher: PoolTeacher | None = None
-
-    @hookimpl
-    def register_teachers(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
-        def build(settings: TeacherSettings) -> PoolTeacher:
-            self.teacher = PoolTeacher(settings)
-            return self.teacher
-
-        register("pool", build)
-
-    def __call__(self, label: str) -> int | None:
-        if self.teacher is None:
-            return None
-        return len(self.teacher.remaining.get(label, ()))
-
-
 def arm_config(args: argparse.Namespace, data: protocol.SeedData, seed: int, arm: Arm) -> Config:
     variant = protocol.Variant(
         arm.description, teacher_options={"strategy": arm.strategy, **arm.teacher_options}
@@ -135,7 +112,7 @@ def arm_plugins(arm: Arm, budget_options: dict[str, Any]) -> list[object]:
     from pgkd_budget import BudgetOptions, BudgetPlugin
 
     options = BudgetOptions().updated({**arm.budget_options, **budget_options})
-    return [capacity := PoolCapacity(), BudgetPlugin(options, capacity=capacity)]
+    return [capacity := SimulationHandle(), BudgetPlugin(options, capacity=capacity)]
 
 
 def run_arm(

@@ -6,12 +6,32 @@ validation, train model_0, run PGKD, and score model_0 and the best student (low
 loss) on the full test split. Test rows whose label the draw does not contain are dropped (the
 student cannot predict them; the count is reported). Each variant is a config change only:
 
-    pgkd               every built-in plugin on
+    pgkd               every built-in plugin on (the paper's method)
     uniform            the unguided baseline at equal spend: the teacher ignores the guidance
                        and hands out random pool rows, so classes come in the train split's
                        proportions (``[teacher.options] strategy = "uniform"``)
+    unguided           the same, and random texts whatever ``--writer`` says: what plain
+                       generation at equal spend writes
     no_report          ``[plugins] disable = ["validation_report"]`` (paper Table 4)
     no_hard_negatives  ``[plugins] disable = ["hard_negatives"]`` (paper Table 4)
+    pgkd_budget        pgkd plus the ``pgkd-budget`` plugin: exact per-class counts by weakness,
+                       each call its own share (the SIMULATION teacher writes what each call's
+                       ``counts:`` line asks; its capacity is the pool's unused rows)
+    guided_s0/s3/s8    pgkd with the SIMULATION teacher leaning on the guidance with strength
+                       0 (classes evenly), 3 or 8 (``guidance_strength``; pgkd is 1): a real LLM
+                       told to favour weak classes may move far more than the default mixture
+    setfit             no teacher: SetFit on the same 800 rows (``benchmarks/setfit_baseline.py``)
+
+``--writer imitate`` makes the SIMULATION teacher write like the prompt's examples (its
+``writer = "imitate"``: unused rows of a class closest, by TF-IDF, to the prompt's examples of
+it) and ``--label-noise 0.15`` mislabels that share of its samples toward confusable classes;
+both apply to every arm but ``unguided``'s texts, and are part of each table's title.
+
+Common random numbers: every arm of a seed trains on the same draw and split, its SIMULATION
+teacher reads the same pool file in the same order, and its calls are seeded by the run seed,
+the step and the call, so two arms differ only where their decisions differ. Every comparison
+is reported paired by seed: the mean difference, its standard error and a 95% interval
+(Student's t over the seeds).
 
 No strong LLM is reachable on this machine, so the default teacher is the SIMULATION teacher
 ``pool:`` (``pgkd/teachers/simulation.py``): it answers each request with real, unseen rows of
@@ -56,16 +76,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.simulation_teacher import SimulationHandle  # noqa: E402
 from benchmarks.tables import (  # noqa: E402
     command_line,
     machine_line,
     markdown_table,
     mean_std,
+    paired_cell,
+    paired_stats,
     signed,
     write_section,
 )
 from pgkd.config import Config, config_from_mapping  # noqa: E402
-from pgkd.data import load_samples, stratified_sample  # noqa: E402
+from pgkd.data import load_samples, prepare_splits, stratified_sample  # noqa: E402
 from pgkd.progress import Progress  # noqa: E402
 from pgkd.runner import run  # noqa: E402
 from pgkd.tasks.classification import ClassificationTask  # noqa: E402
@@ -85,6 +108,8 @@ class Variant:
     teacher_options: dict[str, Any] = field(default_factory=dict)
     simulation_only: bool = False
     kd: dict[str, Any] = field(default_factory=dict)
+    #: Outside plugins the arm adds (``"budget"``: pgkd-budget).
+    plugins: tuple[str, ...] = ()
 
 
 VARIANTS: dict[str, Variant] = {
@@ -113,7 +138,35 @@ VARIANTS: dict[str, Variant] = {
         teacher_options={"strategy": "guided"},
         kd={"train_predictions": "in_sample"},
     ),
+    "unguided": Variant(
+        "unguided at equal spend: random pool rows, random texts",
+        teacher_options={"strategy": "uniform", "writer": "random"},
+        simulation_only=True,
+    ),
+    "pgkd_budget": Variant(
+        "PGKD + pgkd-budget (exact per-class counts per call)",
+        teacher_options={"strategy": "request"},
+        plugins=("budget",),
+    ),
+    "guided_s0": Variant(
+        "PGKD, guidance strength 0 (classes evenly)",
+        teacher_options={"strategy": "guided", "guidance_strength": 0.0},
+        simulation_only=True,
+    ),
+    "guided_s3": Variant(
+        "PGKD, guidance strength 3",
+        teacher_options={"strategy": "guided", "guidance_strength": 3.0},
+        simulation_only=True,
+    ),
+    "guided_s8": Variant(
+        "PGKD, guidance strength 8",
+        teacher_options={"strategy": "guided", "guidance_strength": 8.0},
+        simulation_only=True,
+    ),
+    "setfit": Variant("SetFit on the same 800 rows, no teacher (pair budget in the notes)"),
 }
+#: Arms that are not a pgkd run.
+NOT_PGKD = ("setfit",)
 
 
 @dataclass(frozen=True)
@@ -184,6 +237,7 @@ def build_config(args: argparse.Namespace, data: SeedData, seed: int, variant: V
     simulation = data.pool is not None
     teacher_options = {**parse_options(args.teacher_option)}
     if simulation:
+        teacher_options.update(writer=args.writer, label_noise=args.noise)
         teacher_options.update(variant.teacher_options)
     student: dict[str, Any] = {
         "kind": args.student,
@@ -206,7 +260,7 @@ def build_config(args: argparse.Namespace, data: SeedData, seed: int, variant: V
                 "loop_test_fraction": args.loop_test_fraction,
             },
             "teacher": {
-                "model": f"pool:{data.pool}" if simulation else args.teacher,
+                "model": f"simulation:{data.pool}" if simulation else args.teacher,
                 "options": teacher_options,
             },
             "student": student,
@@ -242,8 +296,10 @@ def result_row(
     data: SeedData,
     summary: dict[str, Any],
     seconds: float,
+    moved: float | None = None,
 ) -> dict[str, Any]:
     first, best = summary["model_0"], summary["best"]
+    run_dir = Path(summary["best_model"]).parent
     return {
         "dataset": dataset,
         "train_size": size,
@@ -272,7 +328,25 @@ def result_row(
         "load": round(os.getloadavg()[0], 1),
         "run_dir": summary["best_model"].rsplit("/", 1)[0],
         "command": args.command,
+        "writer": args.writer if data.pool else None,
+        "label_noise": args.noise if data.pool else 0.0,
+        "moved": moved,
+        "per_step": per_step_scores(run_dir),
     }
+
+
+def per_step_scores(run_dir: Path) -> list[dict[str, Any]]:
+    """The test scores of the student after each step (step 0 is model_0), from the run's
+    ``metrics.jsonl``: the students at equal spend."""
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in read_rows(path):
+        test = line.get("test")
+        if "step" in line and test:
+            out.append({"step": int(line["step"]), **{k: float(test[k]) for k in METRICS}})
+    return out
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -294,9 +368,17 @@ def run_protocol(args: argparse.Namespace) -> list[dict[str, Any]]:
     }
     rows: list[dict[str, Any]] = []
     progress = Progress.auto(quiet=not args.verbose)
+    levels = args.label_noise if simulation else [0.0]
     for size in args.train_size:
-        for seed in args.seeds:
-            folder = f"n{size}-{args.tag}" if args.tag else f"n{size}"
+        for seed, noise in ((seed, noise) for seed in args.seeds for noise in levels):
+            args = argparse.Namespace(**{**vars(args), "noise": noise})
+            folder = f"n{size}"
+            if simulation and args.writer != "random":
+                folder += f"-{args.writer}"
+            if simulation and noise:
+                folder += f"-noise{noise:g}"
+            if args.tag:
+                folder += f"-{args.tag}"
             seed_dir = args.out / name / folder / f"seed{seed}"
             data = draw_seed_data(dataset, size, seed, seed_dir / "data", simulation)
             for variant_name in args.variants:
@@ -311,24 +393,102 @@ def run_protocol(args: argparse.Namespace) -> list[dict[str, Any]]:
                     continue
                 config = build_config(args, data, seed, variant)
                 started = time.perf_counter()
-                summary = run(
-                    config, run_dir, overwrite=True, progress=progress, entry_points_enabled=False
-                )
-                row = result_row(
-                    args, name, size, seed, variant_name, data, summary,
-                    time.perf_counter() - started,
-                )  # fmt: skip
+                if variant_name in NOT_PGKD:
+                    row = setfit_row(args, name, size, seed, data, config, run_dir)
+                else:
+                    handle = SimulationHandle() if simulation else None
+                    summary = run(
+                        config,
+                        run_dir,
+                        overwrite=True,
+                        progress=progress,
+                        extra_plugins=arm_plugins(variant, handle),
+                        entry_points_enabled=False,
+                    )
+                    moved = handle.mean_moved() if handle is not None else None
+                    row = result_row(
+                        args, name, size, seed, variant_name, data, summary,
+                        time.perf_counter() - started, moved,
+                    )  # fmt: skip
                 with open(results, "a", encoding="utf-8") as out:
                     out.write(json.dumps(row) + "\n")
                 rows.append(row)
                 m0, best = row["model_0"]["test"], row["best"]["test"]
+                first = f"model_0 acc {m0['accuracy']:.4f} -> " if m0 else ""
                 print(
-                    f"{name} n={size} seed={seed} {variant_name:18s} model_0 acc "
-                    f"{m0['accuracy']:.4f} -> best {best['accuracy']:.4f} (step "
-                    f"{row['best_step']}/{row['steps_run']}), {row['wall_seconds']:.0f} s",
+                    f"{name} n={size} seed={seed} noise={row['label_noise']} {variant_name:18s} "
+                    f"{first}best {best['accuracy']:.4f} (step {row['best_step']}/"
+                    f"{row['steps_run']}), {row['wall_seconds']:.0f} s",
                     flush=True,
                 )
     return rows
+
+
+def arm_plugins(variant: Variant, handle: SimulationHandle | None) -> list[object]:
+    """The outside plugins of an arm: the SIMULATION teacher's handle (its capacity and how far
+    its guidance moved), and pgkd-budget for ``"budget"``."""
+    plugins: list[object] = [handle] if handle is not None else []
+    if "budget" in variant.plugins:
+        from pgkd_budget import BudgetOptions, BudgetPlugin
+
+        plugins.append(BudgetPlugin(BudgetOptions(), capacity=handle))
+    return plugins
+
+
+def setfit_row(
+    args: argparse.Namespace,
+    dataset: str,
+    size: int,
+    seed: int,
+    data: SeedData,
+    config: Config,
+    run_dir: Path,
+) -> dict[str, Any]:
+    """The SetFit baseline on the seed's 800 training rows (pgkd's own split of the draw),
+    scored on the same test split; written as a protocol row whose best student is SetFit."""
+    from benchmarks.setfit_baseline import setfit_scores
+
+    task = ClassificationTask()
+    splits = prepare_splits(config.data, task, seed)
+    started = time.perf_counter()
+    scores = setfit_scores(splits.train, splits.test, seed, steps=args.setfit_steps)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "setfit.json").write_text(json.dumps(scores, indent=1), encoding="utf-8")
+    test = {key: scores[key] for key in ("loss", *METRICS)}
+    return {
+        "dataset": dataset,
+        "train_size": size,
+        "seed": seed,
+        "variant": "setfit",
+        "teacher": "SIMULATION pool" if data.pool else args.teacher,
+        "student": args.student,
+        "steps": args.steps,
+        "loop_test_fraction": args.loop_test_fraction,
+        "drawn": data.drawn,
+        "n_validation": len(splits.validation),
+        "n_loop_test": 0,
+        "n_test": len(splits.test),
+        "pool_rows": data.pool_rows,
+        "dropped_test_rows": data.dropped_test_rows,
+        "dropped_test_classes": data.dropped_test_classes,
+        "model_0": {"val": None, "test": None, "loop_test": None},
+        "best": {"val": None, "test": test, "loop_test": None},
+        "best_step": 0,
+        "steps_run": 0,
+        "stop_reason": "",
+        "accepted": 0,
+        "generated": 0,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load": round(os.getloadavg()[0], 1),
+        "run_dir": str(run_dir),
+        "command": args.command,
+        "writer": args.writer if data.pool else None,
+        "label_noise": args.noise if data.pool else 0.0,
+        "moved": None,
+        "per_step": [],
+        "setfit_pairs": scores["pairs"],
+    }
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -342,14 +502,15 @@ def gains(rows: Sequence[dict[str, Any]], split: str, key: str) -> list[float]:
     return [
         float(r["best"][split][key]) - float(r["model_0"][split][key])
         for r in rows
-        if r["best"].get(split)
+        if r["best"].get(split) and r["model_0"].get(split)
     ]
 
 
 def paired(
     a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], key: str
 ) -> tuple[list[float], int]:
-    """Per-seed differences of test ``key`` (a - b), and on how many seeds a was better."""
+    """Per-seed differences of the best students' test ``key`` (a - b), and on how many seeds
+    a was better."""
     by_seed = {r["seed"]: r for r in b}
     diffs = [
         float(r["best"]["test"][key]) - float(by_seed[r["seed"]]["best"]["test"][key])
@@ -357,6 +518,34 @@ def paired(
         if r["seed"] in by_seed
     ]
     return diffs, sum(d > 0 for d in diffs)
+
+
+def reached(rows: Sequence[dict[str, Any]]) -> int:
+    """The last step every run of ``rows`` trained a student after (0 without step scores)."""
+    steps = [max((p["step"] for p in r.get("per_step") or []), default=0) for r in rows]
+    return min(steps, default=0)
+
+
+def at_step(row: dict[str, Any], step: int, key: str) -> float | None:
+    for point in row.get("per_step") or []:
+        if point["step"] == step:
+            return float(point[key])
+    return None
+
+
+def paired_at_step(
+    a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], step: int, key: str
+) -> list[float]:
+    """Per-seed differences of test ``key`` of the students after ``step`` (equal spend)."""
+    by_seed = {r["seed"]: r for r in b}
+    diffs = []
+    for r in a:
+        other = by_seed.get(r["seed"])
+        mine = at_step(r, step, key)
+        theirs = at_step(other, step, key) if other is not None else None
+        if mine is not None and theirs is not None:
+            diffs.append(mine - theirs)
+    return diffs
 
 
 def group_key(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -367,6 +556,8 @@ def group_key(row: dict[str, Any]) -> tuple[Any, ...]:
         row["teacher"],
         row["steps"],
         row["loop_test_fraction"],
+        row.get("writer") or "random",
+        float(row.get("label_noise") or 0.0),
     )
 
 
@@ -378,40 +569,66 @@ def section_title(row: dict[str, Any]) -> str:
     )
     if row["loop_test_fraction"]:
         title += f", loop-test {row['loop_test_fraction']}"
+    if (row.get("writer") or "random") != "random":
+        title += f", {row['writer']} writer"
+    if row.get("label_noise"):
+        title += f", label noise {row['label_noise']:g}"
     return title
 
 
 def protocol_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Paper Table 2/4 layout for one data set and size: model_0 and each variant on test."""
+    """Paper Table 2/4 layout for one data set and size: model_0 and each variant on test,
+    then every comparison paired by seed (mean ± standard error [95% interval])."""
     by_variant: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_variant[row["variant"]].append(row)
-    first = next(iter(by_variant.values()))
-    header = ["student", "accuracy", "macro-F1", "weighted-F1", "Δ acc", "Δ macro-F1"]
-    header += ["best step", "samples added"]
-    table = [["model_0 (no KD)", *(mean_std(metric(first, "model_0", "test", k)) for k in METRICS)]]
-    table[0] += ["", "", "0", "0"]
+    first = next(g for name, g in by_variant.items() if name not in NOT_PGKD)
+    header = ["student", "seeds", "accuracy", "macro-F1", "weighted-F1"]
+    header += ["Δ acc vs model_0", "Δ macro-F1 vs model_0", "best step", "samples added"]
+    header += ["guidance moved"]
+    table = [
+        [
+            "model_0 (no KD)",
+            len(first),
+            *(mean_std(metric(first, "model_0", "test", k)) for k in METRICS),
+        ]
+    ]
+    table[0] += ["", "", "0", "0", ""]
     for name, group in by_variant.items():
         label = f"{name}: {VARIANTS[name].description}"
-        cells = [mean_std(metric(group, "best", "test", k)) for k in METRICS]
+        cells = [len(group), *(mean_std(metric(group, "best", "test", k)) for k in METRICS)]
         cells += [
-            signed(gains(group, "test", "accuracy"), digits=2),
-            signed(gains(group, "test", "macro_f1"), digits=2),
+            paired_cell(gains(group, "test", "accuracy"), ahead=False),
+            paired_cell(gains(group, "test", "macro_f1"), ahead=False),
         ]
         cells += [f"{statistics.fmean(r['best_step'] for r in group):.1f}"]
         cells += [f"{statistics.fmean(r['accepted'] for r in group):.0f}"]
+        moved = [float(r["moved"]) for r in group if r.get("moved") is not None]
+        cells += [f"{statistics.fmean(moved):.2f}" if moved else ""]
         table.append([label, *cells])
     lines = [markdown_table(header, table)]
-    if "pgkd" in by_variant:
-        for name, group in by_variant.items():
-            if name == "pgkd":
-                continue
-            acc, wins = paired(by_variant["pgkd"], group, "accuracy")
-            mf1, _ = paired(by_variant["pgkd"], group, "macro_f1")
-            lines.append(
-                f"\npgkd − {name} (paired by seed): accuracy {signed(acc, digits=2)}, "
-                f"macro-F1 {signed(mf1, digits=2)}; pgkd ahead on {wins}/{len(acc)} seeds."
-            )
+    baseline = next((b for b in ("unguided", "uniform") if b in by_variant), None)
+    lead = "pgkd" if "pgkd" in by_variant else None
+    pairs: list[tuple[str, str]] = []
+    if baseline is not None:
+        pairs += [(name, baseline) for name in by_variant if name != baseline]
+    if lead is not None:
+        pairs += [(lead, name) for name in by_variant if name not in (lead, baseline, "unguided")]
+    if pairs:
+        lines.append(
+            "\nPaired by seed (test, points: mean ± standard error [95% interval], seeds "
+            "ahead); `@ step k`: the students after step k, where every run of both arms has "
+            "paid for the same k × 32 samples:\n"
+        )
+    for a, b in pairs:
+        acc, _ = paired(by_variant[a], by_variant[b], "accuracy")
+        mf1, _ = paired(by_variant[a], by_variant[b], "macro_f1")
+        text = f"- {a} − {b}: accuracy {paired_cell(acc)}; macro-F1 {paired_cell(mf1)}"
+        k = min(reached(by_variant[a]), reached(by_variant[b]))
+        if k > 0:
+            acc_k = paired_at_step(by_variant[a], by_variant[b], k, "accuracy")
+            text += f"; @ step {k} accuracy {paired_cell(acc_k)}"
+        lines.append(text)
     return "\n".join(lines)
 
 
@@ -445,10 +662,24 @@ def notes(rows: Sequence[dict[str, Any]]) -> str:
     ]
     if first["teacher"].startswith("SIMULATION"):
         pool = sorted({r["pool_rows"] for r in rows})
+        writes = {
+            "random": "it chooses classes, its texts are random rows of them",
+            "imitate": "it chooses classes, and texts closest (TF-IDF) to the prompt's examples "
+            "of each class",
+        }[first.get("writer") or "random"]
+        noise = float(first.get("label_noise") or 0.0)
+        if noise:
+            writes += f"; {noise:.0%} of its samples carry a confusable wrong label"
         parts.append(
             f"teacher = SIMULATION (real unseen rows from a per-seed pool of {pool[0]}"
             + (f"–{pool[-1]}" if len(pool) > 1 else "")
-            + " train rows; it chooses classes, it does not write)"
+            + f" train rows; {writes})"
+        )
+    pairs = sorted({r["setfit_pairs"] for r in rows if r.get("setfit_pairs")})
+    if pairs:
+        parts.append(
+            f"setfit: MiniLM-L6, {', '.join(map(str, pairs))} contrastive pairs "
+            "(batch 16, 128 tokens), logistic head, trained on the same 800 rows"
         )
     return "; ".join(parts) + ". Test scores in points, mean ± sample std over seeds."
 
@@ -506,11 +737,21 @@ def render(
 ) -> list[tuple[str, str]]:
     """(title, body) of each RESULTS.md section that the ``touched`` rows belong to, built from
     every row of those groups in ``rows`` (so a partial re-run keeps the whole table)."""
-    keys = {group_key(row) for row in touched}
+    runs = [row for row in rows if row["variant"] not in NOT_PGKD]
+    keys = {group_key(row) for row in touched if row["variant"] not in NOT_PGKD}
+    # A baseline without a teacher (SetFit) joins every table of its data set and draw,
+    # whatever the writer and noise.
+    bases = {group_key(row)[:6] for row in touched if row["variant"] in NOT_PGKD}
+    keys |= {group_key(row) for row in runs if group_key(row)[:6] in bases}
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
-    for row in sorted(rows, key=order):
+    for row in sorted(runs, key=order):
         if group_key(row) in keys:
             groups[group_key(row)].append(row)
+    for key, group in groups.items():
+        group.extend(
+            row for row in sorted(rows, key=order)
+            if row["variant"] in NOT_PGKD and group_key(row)[:6] == key[:6]
+        )  # fmt: skip
     sections = []
     for group in groups.values():
         body = "\n\n".join([provenance(group), protocol_table(group), notes(group)])
@@ -527,6 +768,99 @@ def render(
             body = "\n\n".join([provenance(setting), sizes_table(setting), notes(setting)])
             sections.append((title, body))
     return sections
+
+
+def guidance_sections(rows: Sequence[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
+    """Issue 13's summary, for each train size: the frozen runs with the imitating SIMULATION
+    writer, each arm against unguided generation at equal spend, paired by seed, per data set
+    and averaged over the data sets, at each label-noise level; accuracy and macro-F1."""
+    sizes = sorted({row["train_size"] for row in rows})
+    return [section for size in sizes for section in _guidance_sections(rows, out, size)]
+
+
+def _guidance_sections(
+    rows: Sequence[dict[str, Any]], out: Path, size: int
+) -> list[tuple[str, str]]:
+    picked = [
+        row
+        for row in sorted(rows, key=order)
+        if row["train_size"] == size
+        and row["student"] == "frozen"
+        and not row["loop_test_fraction"]
+        and (row.get("writer") == "imitate" or row["variant"] in NOT_PGKD)
+    ]
+    runs = [row for row in picked if row["variant"] not in NOT_PGKD]
+    if not runs:
+        return []
+    datasets = list(dict.fromkeys(row["dataset"] for row in runs))
+    levels = sorted({float(row["label_noise"] or 0.0) for row in runs})
+    command = f"`{command_line('protocol.py', ['--render-only', '--out', str(out)])}`"
+    sections = []
+    for key, name in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+        blocks = [command]
+        for noise in levels:
+            by_arm: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
+                lambda: defaultdict(list)
+            )
+            for row in picked:
+                if row["variant"] in NOT_PGKD or float(row["label_noise"] or 0.0) == noise:
+                    by_arm[row["variant"]][row["dataset"]].append(row)
+            if "unguided" not in by_arm:
+                continue
+            table = []
+            for arm, per_dataset in by_arm.items():
+                if arm == "unguided":
+                    continue
+                cells, means, ses, dfs = [], [], [], []
+                for dataset in datasets:
+                    mine = per_dataset.get(dataset, [])
+                    diffs, _ = paired(mine, by_arm["unguided"][dataset], key)
+                    cells.append(paired_cell(diffs))
+                    if len(diffs) > 1:
+                        mean, se, _, _ = paired_stats(diffs)
+                        means.append(mean)
+                        ses.append(se)
+                        dfs.append(len(diffs) - 1)
+                table.append([arm, *cells, averaged(means, ses, dfs, len(datasets))])
+            m0 = [
+                paired_cell(gains(by_arm["pgkd"].get(dataset, []), "test", key), ahead=False)
+                for dataset in datasets
+            ]
+            table.append(["pgkd − model_0 (best student)", *m0, ""])
+            header = ["arm − unguided", *datasets, "mean over data sets"]
+            blocks.append(f"Label noise {noise:g}:\n\n" + markdown_table(header, table))
+        blocks.append(
+            "Paired by seed on the test split, in points: mean ± standard error [95% interval], "
+            "seeds ahead. The mean over data sets averages the data sets' means (only data sets "
+            "with two or more seeds); its standard error is √(Σ SE²) / D and its interval "
+            "± t × SE at the fewest seeds of any data set. SIMULATION teacher with the "
+            "imitating writer; `unguided` writes random rows at the same noise and spend; "
+            "`setfit` trains no teacher at all (its pair budget is in the per-data-set notes). "
+            "The per-data-set sections hold the arms' scores, the equal-spend (`@ step k`) "
+            "comparisons and the seeds run."
+        )
+        sections.append(
+            (f"Issue 13 protocol summary, {size} labelled rows: arms against unguided "
+             f"generation, {name} (SIMULATION teacher)", "\n\n".join(blocks))
+        )  # fmt: skip
+    return sections
+
+
+def averaged(
+    means: Sequence[float], ses: Sequence[float], dfs: Sequence[int], datasets: int
+) -> str:
+    """The mean of per-data-set paired means with its standard error and a 95% interval (in
+    points; Student's t at the fewest degrees of freedom of any data set, so few seeds widen
+    it), and how many data sets it covers."""
+    if not means:
+        return "–"
+    from scipy.stats import t
+
+    mean = statistics.fmean(means) * 100
+    se = (sum(x * x for x in ses) ** 0.5) / len(ses) * 100
+    half = float(t.ppf(0.975, min(dfs))) * se
+    cover = f" ({len(means)} of {datasets})" if len(means) < datasets else ""
+    return f"{mean:+.2f} ± {se:.2f} [{mean - half:+.2f}, {mean + half:+.2f}]{cover}"
 
 
 def test_cells(rows: Sequence[dict[str, Any]], which: str) -> list[str]:
@@ -551,6 +885,9 @@ def summary_sections(
         and row["student"] == "frozen"
         and row["teacher"].startswith("SIMULATION")
         and not row["loop_test_fraction"]
+        and (row.get("writer") or "random") == "random"
+        and not row.get("label_noise")
+        and row["variant"] not in NOT_PGKD
     ]
     if not picked:
         return []
@@ -600,6 +937,22 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--teacher", default="pool", help='"pool" (SIMULATION, default) or provider:model'
     )
     parser.add_argument("--teacher-option", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--writer",
+        choices=["random", "imitate"],
+        default="random",
+        help="the SIMULATION teacher's writer (unguided arms always write random rows)",
+    )
+    parser.add_argument(
+        "--label-noise",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="the SIMULATION teacher's label_noise; several values run every arm at each",
+    )
+    parser.add_argument(
+        "--setfit-steps", type=int, default=50, help="SetFit's contrastive steps (16 pairs each)"
+    )
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32, help="samples per KD step")
@@ -624,6 +977,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.dataset is None and not args.render_only:
         parser.error("--dataset is required (unless --render-only)")
     args.command = command_line("protocol.py", argv)
+    args.noise = args.label_noise[0]
     return args
 
 
@@ -634,7 +988,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     rows = latest_rows(results) if args.render_only else run_protocol(args)
     sections = render(rows, latest_rows(results))
     if args.render_only:
-        sections = summary_sections(rows, args.out) + sections
+        sections = guidance_sections(rows, args.out) + summary_sections(rows, args.out) + sections
     for title, body in sections:
         print(f"\n## {title}\n\n{body}")
         if args.results:

@@ -89,3 +89,31 @@ def replace_section(text: str, title: str, body: str) -> str:
         rest = text[end + 1 :] if end != -1 else ""
         text = text[:start] + section + ("\n" + rest if rest else "")
     return text
+
+
+def paired_stats(diffs: Sequence[float]) -> tuple[float, float, float, float]:
+    """Mean, standard error and 95% interval (Student's t over ``len(diffs) - 1`` degrees of
+    freedom) of paired differences; SE and interval are NaN for fewer than two."""
+    n = len(diffs)
+    mean = statistics.fmean(diffs) if diffs else float("nan")
+    if n < 2:
+        return mean, float("nan"), float("nan"), float("nan")
+    from scipy.stats import t
+
+    se = statistics.stdev(diffs) / n**0.5
+    half = float(t.ppf(0.975, n - 1)) * se
+    return mean, se, mean - half, mean + half
+
+
+def paired_cell(diffs: Sequence[float], scale: float = 100.0, ahead: bool = True) -> str:
+    """``"+0.41 ± 0.15 [+0.10, +0.72], 12/20 ahead"``: a paired difference in points, its
+    standard error, its 95% interval and on how many pairs the first arm was ahead."""
+    if not diffs:
+        return "–"
+    mean, se, low, high = (value * scale for value in paired_stats(diffs))
+    cell = f"{mean:+.2f}"
+    if len(diffs) > 1:
+        cell += f" ± {se:.2f} [{low:+.2f}, {high:+.2f}]"
+    if ahead:
+        cell += f", {sum(d > 0 for d in diffs)}/{len(diffs)} ahead"
+    return cell

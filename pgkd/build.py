@@ -47,6 +47,7 @@ from pgkd.students.device import resolve_device
 from pgkd.students.history_predictions import choose_kind, describe, predict_history
 from pgkd.tasks.base import Task
 from pgkd.teachers.base import Teacher, TeacherSettings
+from pgkd.teachers.simulation_protocol import SimulationProvider
 from pgkd.types import CallPlan, Prompt, Sample, StepContext
 
 __all__ = [
@@ -443,5 +444,6 @@ def build_run(
     if resume:
         recover_dir(run_dir.path / BEST_DIR)
         restore_state(run_dir, setup.task, state)
-        teacher.restore(teacher_answers(run_dir))
+        if isinstance(teacher, SimulationProvider):
+            teacher.restore(teacher_answers(run_dir))
     return BuiltRun(setup, run_dir, teacher, pool, cache, recorder, loop, state)

@@ -47,21 +47,21 @@ if TYPE_CHECKING:
     from pgkd.runner import resume, run
     from pgkd.serving.inference import load_predictor
     from pgkd.serving.predict import PredictOptions, predict_records
-    from pgkd.teachers.simulation import PoolTeacher as SimulationTeacher
-    from pgkd.teachers.simulation import parse_counts
+    from pgkd.teachers.simulation import SimulationTeacher
+    from pgkd.teachers.simulation_classes import parse_counts
 
 #: The harness, imported on first use: name -> (module, attribute in that module). Lazy so that
 #: importing this module (a plugin's conftest does) stays cheap and each name fails alone.
 _LAZY: dict[str, tuple[str, str]] = {
     "PredictOptions": ("pgkd.serving.predict", "PredictOptions"),
-    "SimulationTeacher": ("pgkd.teachers.simulation", "PoolTeacher"),
+    "SimulationTeacher": ("pgkd.teachers.simulation", "SimulationTeacher"),
     "build_plugin_manager": ("pgkd.plugins", "build_plugin_manager"),
     "build_registry": ("pgkd.plugins", "build_registry"),
     "cli_main": ("pgkd.commands.cli", "main"),
     "describe": ("pgkd.plugins", "describe"),
     "load_predictor": ("pgkd.serving.inference", "load_predictor"),
     "load_samples": ("pgkd.data", "load_samples"),
-    "parse_counts": ("pgkd.teachers.simulation", "parse_counts"),
+    "parse_counts": ("pgkd.teachers.simulation_classes", "parse_counts"),
     "predict_records": ("pgkd.serving.predict", "predict_records"),
     "prepare_splits": ("pgkd.data", "prepare_splits"),
     "resume": ("pgkd.runner", "resume"),

@@ -98,11 +98,31 @@ class Example:
 
 
 @dataclass(frozen=True, slots=True)
+class PromptContents:
+    """What a prompt shows, as data: the labels, each example list by name (``few_shot``,
+    ``correct``, ``incorrect``, ``hard_negatives``, ...) and the validation scores when the
+    prompt shows the validation report (None when it does not). The prompt builder records
+    exactly what it rendered into the text, nothing more.
+
+    An LLM reads the prompt's text and ignores this. A teacher that answers from structure
+    instead of text (the SIMULATION teacher) reads it, so it knows what an LLM would know and
+    nothing the prompt left out: not the history, not the predictions, not a disabled list.
+    """
+
+    labels: tuple[str, ...] = ()
+    examples: Mapping[str, tuple[Example, ...]] = field(default_factory=dict)
+    validation: Evaluation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Prompt:
-    """A teacher prompt: the system message and the user message."""
+    """A teacher prompt: the system message and the user message, and what it shows as data
+    (``contents``, optional: see :class:`PromptContents`; ``dataclasses.replace`` keeps it,
+    equality ignores it)."""
 
     system: str
     user: str
+    contents: PromptContents | None = field(default=None, compare=False)
 
     @property
     def text(self) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import orjson
 
 from pgkd.hookspecs import hookimpl
-from pgkd.types import Example, Prompt, StepContext
+from pgkd.types import Example, Prompt, PromptContents, StepContext
 
 SYSTEM = (
     "You write training data for a small text classifier (the student). You see how the "
@@ -47,9 +47,11 @@ def render_prompt(context: StepContext, n_samples: int) -> Prompt:
         "The student classifies texts into exactly one of these labels:",
         "\n".join(f"- {label}" for label in context.labels),
     ]
+    shown: dict[str, tuple[Example, ...]] = {}
     few_shot = context.examples.get("few_shot")
     if few_shot:
         parts += ["Labelled examples of the task:", example_block(few_shot)]
+        shown["few_shot"] = tuple(few_shot)
     report = context.report.get("validation_report")
     if report:
         parts += [
@@ -61,6 +63,7 @@ def render_prompt(context: StepContext, n_samples: int) -> Prompt:
         examples = context.examples.get(key)
         if examples:
             parts += [title, example_block(examples)]
+            shown[key] = tuple(examples)
     extra = [text for name, text in context.report.items() if name != "validation_report"]
     parts += extra
     parts.append(
@@ -69,7 +72,12 @@ def render_prompt(context: StepContext, n_samples: int) -> Prompt:
         "list above, and do not copy any example shown here. Answer with a JSON list of "
         f'{n_samples} objects of the form {{"text": "...", "label": "..."}} and nothing else.'
     )
-    return Prompt(system=SYSTEM, user="\n\n".join(parts))
+    contents = PromptContents(
+        labels=tuple(context.labels),
+        examples=shown,
+        validation=context.validation if report else None,
+    )
+    return Prompt(system=SYSTEM, user="\n\n".join(parts), contents=contents)
 
 
 def example_block(examples: Sequence[Example]) -> str:

@@ -30,6 +30,7 @@ from pgkd.fill.pricing import price_for
 from pgkd.fill.usage import Usage
 from pgkd.store import atomic_write_json
 from pgkd.teachers.base import Teacher, TeacherError
+from pgkd.teachers.simulation_protocol import SimulationProvider
 
 if TYPE_CHECKING:
     from pgkd.data import Splits
@@ -100,7 +101,7 @@ def compare_run(
         teacher = make_teacher(config, setup.registry)
     else:
         model = teacher.name
-    if teacher.simulation:
+    if isinstance(teacher, SimulationProvider):
         raise ConfigError(
             f"{model}: a SIMULATION teacher hands out prepared samples and cannot label a text; "
             "compare against an LLM with --teacher provider:model (and --base-url)"

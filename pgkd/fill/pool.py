@@ -230,7 +230,7 @@ class TeacherPool:
         started = time.perf_counter()
         before = self.usage.totals()
         tally = _Tally(requested=n_samples)
-        runner = self._runner(prompt, step, context, tally)
+        runner = self._runner(prompt, step, tally)
         planner = _Planner(self, prompt, context, step, n_samples)
         try:
             await self._dispatch(runner, tally, planner)
@@ -256,10 +256,8 @@ class TeacherPool:
             seconds=time.perf_counter() - started,
         )
 
-    def _runner(
-        self, prompt: Prompt, step: int, context: StepContext | None, tally: _Tally
-    ) -> CallRunner:
-        template = self.request_for(CallPlan(prompt, self.samples_per_call), context)
+    def _runner(self, prompt: Prompt, step: int, tally: _Tally) -> CallRunner:
+        template = self.request_for(CallPlan(prompt, self.samples_per_call))
         runner: CallRunner
 
         def changed() -> None:
@@ -286,8 +284,9 @@ class TeacherPool:
         )
         return runner
 
-    def request_for(self, plan: CallPlan, context: StepContext | None) -> TeacherRequest:
-        """The request template of a call with ``plan`` (its seed is set per attempt)."""
+    def request_for(self, plan: CallPlan) -> TeacherRequest:
+        """The request template of a call with ``plan`` (its seed is set per attempt); it
+        carries what the plan's prompt shows (``contents``) for teachers that read it."""
         settings = self.teacher.settings
         return TeacherRequest(
             system=plan.prompt.system,
@@ -297,7 +296,7 @@ class TeacherPool:
             seed=0,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
-            context=context,
+            contents=plan.prompt.contents,
         )
 
     async def _dispatch(self, runner: CallRunner, tally: _Tally, planner: _Planner) -> None:
@@ -326,7 +325,7 @@ class TeacherPool:
                         break
                     request = runner.template
                     if plan.prompt != planner.prompt or plan.n_samples != self.samples_per_call:
-                        request = self.request_for(plan, planner.context)
+                        request = self.request_for(plan)
                     if plan.prompt != planner.prompt:
                         self.writer.write_later(planner.event(next_index, plan.prompt))
                     task = asyncio.create_task(runner.run(next_index, request))

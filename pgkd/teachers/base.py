@@ -8,11 +8,12 @@ retries, re-asks on bad JSON, accounting, caching) belongs to
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pgkd.teachers.prices import FREE, Price, list_price
+from pgkd.types import PromptContents
 
 if TYPE_CHECKING:  # pydantic is imported when a teacher is built, not with ``import pgkd``
     from pgkd.teachers.options import TeacherOptions
@@ -36,8 +37,9 @@ class TeacherSettings:
 @dataclass(frozen=True, slots=True)
 class TeacherRequest:
     """One call to a teacher. ``schema`` is the JSON schema of a valid answer (providers with a
-    schema or JSON mode should pass it on). ``context`` is the step's :class:`StepContext`, for
-    teachers that answer from it (the simulation teacher); real LLMs ignore it."""
+    schema or JSON mode should pass it on). ``contents`` is what the prompt shows, as data
+    (:class:`~pgkd.types.PromptContents`, when the prompt builder recorded it): providers send
+    ``system`` and ``user`` and may ignore it."""
 
     system: str
     user: str
@@ -46,7 +48,7 @@ class TeacherRequest:
     seed: int
     temperature: float
     max_tokens: int
-    context: Any = None
+    contents: PromptContents | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,8 @@ class Teacher(abc.ABC):
     ``self.options``); ``free``, true for a teacher that costs nothing per token (a model run
     on this machine, the SIMULATION pool); and ``price_provider``, its name in the
     ``genai-prices`` table (:mod:`pgkd.teachers.prices`) where its models' list prices are.
+    A SIMULATION provider also implements the optional
+    :class:`~pgkd.teachers.simulation_protocol.SimulationProvider` protocol.
     """
 
     provider: str = ""
@@ -114,9 +118,6 @@ class Teacher(abc.ABC):
     free: ClassVar[bool] = False
     #: The provider's id in the ``genai-prices`` table; None: no list prices.
     price_provider: ClassVar[str | None] = None
-    #: True for a teacher that hands out prepared samples instead of asking a model (the
-    #: SIMULATION pool): it can fill a batch but cannot label a text it is shown.
-    simulation: ClassVar[bool] = False
 
     def __init__(self, settings: TeacherSettings) -> None:
         self.settings = settings
@@ -156,13 +157,6 @@ class Teacher(abc.ABC):
     async def complete(self, request: TeacherRequest) -> TeacherReply:
         """Send one request; raise :class:`TransientTeacherError` for retryable failures and
         :class:`TeacherError` for permanent ones."""
-
-    def restore(self, answers: Sequence[str]) -> None:  # noqa: B027 - optional, see below
-        """Called once when a run resumes, with the raw text of every answer this run's teacher
-        sent (journaled replies, not cache hits), in the order they arrived. A teacher whose
-        answers depend on what it answered before (the simulation pool, which never hands a
-        sample out twice) rebuilds that state here, so a resumed run answers as an
-        uninterrupted one would. An LLM holds no such state: the default does nothing."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional for teachers that hold nothing
         """Release connections or models."""

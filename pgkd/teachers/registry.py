@@ -15,7 +15,9 @@ BUILTIN_TEACHERS: dict[str, str] = {
     "anthropic": "pgkd.teachers.anthropic_teacher:AnthropicTeacher",
     "bedrock": "pgkd.teachers.bedrock_teacher:BedrockTeacher",
     "local": "pgkd.teachers.local:LocalTeacher",
-    "pool": "pgkd.teachers.simulation:PoolTeacher",
+    "simulation": "pgkd.teachers.simulation:SimulationTeacher",
+    # The SIMULATION teacher's older name.
+    "pool": "pgkd.teachers.simulation:SimulationTeacher",
 }
 
 

@@ -48,7 +48,7 @@ def test_protocol_scores_model_0_and_each_variant(protocol_run: dict[str, Any]) 
     assert len(saved) == 2
     text = protocol_run["results"].read_text()
     assert "## Protocol: yahoo_answers, 100 samples, frozen student, SIMULATION teacher" in text
-    assert "model_0 (no KD)" in text and "pgkd − uniform (paired by seed)" in text
+    assert "model_0 (no KD)" in text and "- pgkd − uniform: accuracy " in text
 
 
 def test_protocol_pool_is_disjoint_from_draw_and_test(protocol_run: dict[str, Any]) -> None:

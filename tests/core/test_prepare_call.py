@@ -18,7 +18,7 @@ from pgkd.plugins import build_plugin_manager
 from pgkd.progress import Progress
 from pgkd.runner import run
 from pgkd.teachers.base import TeacherReply, TeacherRequest, TeacherSettings
-from pgkd.teachers.simulation import PoolTeacher
+from pgkd.teachers.simulation import SimulationTeacher
 from pgkd.types import CallPlan, Evaluation, Prompt, StepContext
 
 HELD_OUT = "my parcel arrived crushed and the screen is cracked in three places"
@@ -57,12 +57,12 @@ class RecordingTeachers:
     def register_teachers(self, register: Any) -> None:
         requests = self.requests
 
-        class Recording(PoolTeacher):
+        class Recording(SimulationTeacher):
             async def complete(self, request: TeacherRequest) -> TeacherReply:
                 requests.append(request)
                 return await super().complete(request)
 
-        def build(settings: TeacherSettings) -> PoolTeacher:
+        def build(settings: TeacherSettings) -> SimulationTeacher:
             return Recording(settings)
 
         register("pool", build)

@@ -16,7 +16,7 @@ from pgkd.hookspecs import hookimpl
 from pgkd.progress import Progress
 from pgkd.runner import run
 from pgkd.teachers.base import TeacherReply, TeacherRequest, TeacherSettings
-from pgkd.teachers.simulation import PoolTeacher
+from pgkd.teachers.simulation import SimulationTeacher
 from pgkd.types import StepContext
 
 QUIET = Progress(live=False, quiet=True)
@@ -47,12 +47,12 @@ class RecordingTeachers:
     def register_teachers(self, register: Any) -> None:
         recorder = self
 
-        class Recording(PoolTeacher):
+        class Recording(SimulationTeacher):
             async def complete(self, request: TeacherRequest) -> TeacherReply:
                 recorder.requests.append(request)
                 return await super().complete(request)
 
-        def build(settings: TeacherSettings) -> PoolTeacher:
+        def build(settings: TeacherSettings) -> SimulationTeacher:
             return Recording(settings)
 
         register("pool", build)

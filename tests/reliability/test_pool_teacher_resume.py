@@ -1,5 +1,6 @@
 """A run with the SIMULATION teacher, stopped in the middle of a step and resumed, hands out
-exactly the samples an uninterrupted run does."""
+exactly the samples an uninterrupted run does: with random rows, and with the imitating writer
+and label noise (whose answers depend on the prompt and carry wrong labels)."""
 
 from __future__ import annotations
 
@@ -29,21 +30,27 @@ class CrashInStep:
 
 
 def handed_out(run_dir: Path) -> dict[int, list[str]]:
-    """Each step's sample texts, the last batch of a step journaled twice."""
+    """Each step's samples (label: text), the last batch of a step journaled twice."""
     steps: dict[int, list[str]] = {}
     for line in (run_dir / "journal.jsonl").read_text().splitlines():
         event = json.loads(line)
         if event.get("event") == "sample":
             if event["index"] == 0:
                 steps[event["step"]] = []
-            steps[event["step"]].append(event["record"]["text"])
+            steps[event["step"]].append(f"{event['record']['label']}: {event['record']['text']}")
     return steps
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"writer": "imitate", "label_noise": 0.3, "nearest": 3}],
+    ids=["random", "imitate-noisy"],
+)
 def test_a_resumed_run_hands_out_what_an_uninterrupted_one_does(
-    tickets: dict[str, Path], tmp_path: Path
+    tickets: dict[str, Path], tmp_path: Path, options: dict[str, Any]
 ) -> None:
     config = pool_config(tickets, 16)
+    config.teacher.options.update(options)
     whole = tmp_path / "whole"
     run(config, whole, progress=QUIET, entry_points_enabled=False)
     broken = tmp_path / "broken"

@@ -14,6 +14,7 @@ import budget_kit as kit
 import pytest
 from pgkd import (
     Config,
+    StepContext,
     TeacherReply,
     TeacherRequest,
     TeacherSettings,
@@ -34,13 +35,20 @@ from pgkd_budget import BudgetOptions, BudgetPlugin
 
 
 class RecordingPool:
-    """Registers the ``pool`` SIMULATION teacher, keeping every request and answer; each call
-    takes ``latency`` seconds, and ``max_in_flight`` is the most calls it ever had at once."""
+    """Registers the ``pool`` SIMULATION teacher, keeping every request and answer and the step
+    each request was sent in (``step_of[id(request)]``); each call takes ``latency`` seconds,
+    and ``max_in_flight`` is the most calls it ever had at once."""
 
     def __init__(self, latency: float = 0.0) -> None:
         self.calls: list[tuple[TeacherRequest, list[dict[str, str]]]] = []
+        self.step_of: dict[int, int] = {}
+        self.step = 0
         self.latency = latency
         self.in_flight = self.max_in_flight = 0
+
+    @hookimpl
+    def on_eval(self, context: StepContext) -> None:
+        self.step = context.step
 
     @hookimpl
     def register_teachers(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
@@ -56,6 +64,7 @@ class RecordingPool:
                 finally:
                     recorder.in_flight -= 1
                 calls.append((request, json.loads(reply.text)))
+                recorder.step_of[id(request)] = recorder.step
                 return reply
 
         def build(settings: TeacherSettings) -> SimulationTeacher:
@@ -132,7 +141,7 @@ def test_a_run_asks_for_the_budget_and_the_teacher_follows_it(
         counts = parse_counts(request.user)
         assert counts is not None and sum(counts.values()) == 8
         assert Counter(record["label"] for record in answer) == Counter(counts)
-        per_step.setdefault(request.context.step, Counter()).update(counts)
+        per_step.setdefault(recorder.step_of[id(request)], Counter()).update(counts)
     assert sorted(per_step) == [1, 2]
     assert all(sum(mix.values()) == 16 for mix in per_step.values())
     assert journal_labels(out) == per_step
@@ -153,7 +162,7 @@ def test_each_call_gets_its_own_share_of_the_steps_plan(
         asked = [
             parse_counts(request.user)
             for request, _ in recorder.calls
-            if request.context.step == step
+            if recorder.step_of[id(request)] == step
         ]
         assert asked == [nonzero(answer) for answer in budget.answers]
     assert journal_labels(tmp_path / "run") == {
@@ -176,7 +185,7 @@ def test_a_steps_calls_run_concurrently_each_with_its_own_counts(
     assert recorder.max_in_flight == 2 and len(recorder.calls) == 4
     for step, budget in plugin.budgets.items():
         assert budget.calls == 2
-        calls = [(r, a) for r, a in recorder.calls if r.context.step == step]
+        calls = [(r, a) for r, a in recorder.calls if recorder.step_of[id(r)] == step]
         for request, answer in calls:
             counts = parse_counts(request.user)
             assert counts is not None and request.n_samples == sum(counts.values())
@@ -222,7 +231,7 @@ def test_one_call_per_step_gets_the_steps_plan_itself(
     )
     assert len(recorder.calls) == 2
     for request, answer in recorder.calls:
-        budget = plugin.budgets[request.context.step]
+        budget = plugin.budgets[recorder.step_of[id(request)]]
         assert budget.calls == 1
         assert parse_counts(request.user) == nonzero(budget.per_step)
         assert Counter(record["label"] for record in answer) == Counter(nonzero(budget.per_step))
