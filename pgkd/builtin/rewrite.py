@@ -20,7 +20,7 @@ import orjson
 
 from pgkd.builtin.plugin_options import plugin_table, read_bool
 from pgkd.hookspecs import hookimpl
-from pgkd.types import Example, Prompt, StepContext
+from pgkd.types import Example, Prompt, PromptContents, StepContext
 
 __all__ = ["NAME", "SYSTEM", "is_rewrite_prompt", "render_rewrite_prompt", "rewrite_block"]
 
@@ -82,7 +82,12 @@ def render_rewrite_prompt(context: StepContext, n_samples: int) -> Prompt | None
         "rewrites, never the label the student said. Answer with a JSON list of "
         f'{n_samples} objects of the form {{"text": "...", "label": "..."}} and nothing else.'
     )
-    return Prompt(system=SYSTEM, user="\n\n".join(parts))
+    # What the prompt shows, as data: the lists it asks to rewrite, and no validation scores.
+    contents = PromptContents(
+        labels=tuple(context.labels),
+        examples={key: tuple(context.examples[key]) for key, _ in sections},
+    )
+    return Prompt(system=SYSTEM, user="\n\n".join(parts), contents=contents)
 
 
 class RewritePrompt:

@@ -122,7 +122,8 @@ def view_prompt(
     prompt shows none of the lists (a prompt the view does not know)."""
     user = prompt.user
     claimed: list[tuple[int, int, str]] = []
-    for examples in lists.values():
+    sliced: dict[str, tuple[Example, ...]] = {}
+    for name, examples in lists.items():
         if not examples:
             continue
         keep = view_indices(len(examples), call, n_calls, minimum)
@@ -130,7 +131,9 @@ def view_prompt(
             block = render(examples)
             start = _free_occurrence(user, block, claimed)
             if start is not None:
-                claimed.append((start, start + len(block), render([examples[i] for i in keep])))
+                kept = [examples[i] for i in keep]
+                claimed.append((start, start + len(block), render(kept)))
+                sliced[name] = tuple(kept)
                 break
     if not claimed:
         return None
@@ -139,7 +142,12 @@ def view_prompt(
         out += [user[position:start], replacement]
         position = end
     out.append(user[position:])
-    return replace(prompt, user="".join(out))
+    contents = prompt.contents
+    if contents is not None:
+        # What the call's prompt shows as data follows its text: the call's slices only.
+        shown = {name: sliced.get(name, items) for name, items in contents.examples.items()}
+        contents = replace(contents, examples=shown)
+    return replace(prompt, user="".join(out), contents=contents)
 
 
 def _free_occurrence(text: str, block: str, claimed: list[tuple[int, int, str]]) -> int | None:

@@ -194,3 +194,19 @@ def test_a_run_journals_different_prompts_per_call(
     assert sorted(e["call_id"] for e in viewed) == ["s1c0", "s1c1"]
     assert viewed[0]["user"] != viewed[1]["user"]
     assert journal(["call_views"]) == []
+
+
+def test_what_a_call_shows_as_data_is_its_own_slice() -> None:
+    """A teacher that reads the prompt's contents (the SIMULATION teacher) sees exactly what the
+    call's text shows: each list cut to the call's slice, the rest as the step's prompt had it."""
+    ctx = step_context()
+    step_prompt = render_prompt(ctx, 8)
+    assert step_prompt.contents is not None
+    for plan in plans(ctx, 4):
+        contents = plan.prompt.contents
+        assert contents is not None
+        assert set(contents.examples) == set(step_prompt.contents.examples)
+        for name, shown in contents.examples.items():
+            assert len(shown) < len(step_prompt.contents.examples[name]), name
+            assert all(example_line(example) in plan.prompt.user for example in shown)
+        assert contents.validation is step_prompt.contents.validation

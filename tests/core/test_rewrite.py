@@ -40,6 +40,11 @@ def test_the_prompt_carries_each_error_example_with_its_true_label() -> None:
     assert all(rewrite_line(e) not in prompt.user for e in ctx.examples["correct"])
     assert ctx.report["validation_report"] not in prompt.user
     assert "Write 8 new texts" in prompt.user
+    # As data, it shows the lists it asks to rewrite and no validation scores.
+    assert prompt.contents is not None and prompt.contents.validation is None
+    assert dict(prompt.contents.examples) == {
+        name: tuple(ctx.examples[name]) for name in ("hard_negatives", "incorrect")
+    }
     HeldOutGuard([HELD_OUT]).check_prompt(prompt.text)
 
 
