@@ -30,6 +30,8 @@ import pluggy
 from pgkd.config import Config
 from pgkd.data import Splits, prepare_splits
 from pgkd.errors import ConfigError, PgkdError
+from pgkd.fill.batch_fill import BatchMode
+from pgkd.fill.batch_jobs import BatchLedger
 from pgkd.fill.cache import ResponseCache
 from pgkd.fill.pool import CallPreparer, TeacherPool
 from pgkd.fill.usage import Usage
@@ -40,7 +42,7 @@ from pgkd.progress import Progress
 from pgkd.rundir.directory import BEST_DIR, CACHE_FILE, EMBEDDINGS_FILE, RunDirectory
 from pgkd.rundir.recorder import Recorder
 from pgkd.rundir.restore import restore_state, teacher_answers
-from pgkd.store import JsonlLog, recover_dir
+from pgkd.store import JsonlLog, read_jsonl, recover_dir
 from pgkd.students.base import Student, StudentSettings
 from pgkd.students.history_predictions import choose_kind, describe, predict_history
 from pgkd.tasks.base import Task
@@ -50,6 +52,7 @@ from pgkd.types import CallPlan, Prompt, Sample, StepContext
 __all__ = [
     "BuiltRun",
     "RunSetup",
+    "batch_mode",
     "build_plugins",
     "build_run",
     "build_setup",
@@ -255,9 +258,11 @@ def make_pool(
     cache: ResponseCache | None,
     progress: Progress,
     prepare_call: CallPreparer | None,
+    batch: BatchMode | None = None,
 ) -> TeacherPool:
     """The teacher wrapped with ``[teacher]``'s concurrency, retries, re-asks, budget and rate
-    limits; it journals every call to ``journal`` and replays answers from ``cache``."""
+    limits; it journals every call to ``journal`` and replays answers from ``cache``; with
+    ``batch``, fills go through the provider's batch API."""
     return TeacherPool(
         teacher,
         task=task,
@@ -272,7 +277,23 @@ def make_pool(
         progress=progress.fill_callback(),
         seed=config.kd.seed,
         prepare_call=prepare_call,
+        batch=batch,
         **pool_limits(config),
+    )
+
+
+def batch_mode(
+    config: Config, run_dir: RunDirectory, progress: Progress, *, resume: bool
+) -> BatchMode | None:
+    """Batch mode when ``[teacher] batch`` is on; a resumed run knows the jobs its journal
+    holds, so it re-attaches to them instead of submitting again."""
+    if not config.teacher.batch:
+        return None
+    events = read_jsonl(run_dir.journal_path) if resume else ()
+    return BatchMode(
+        poll_seconds=config.teacher.batch_poll_seconds,
+        ledger=BatchLedger.from_journal(events),
+        progress=progress.batch_callback(),
     )
 
 
@@ -395,6 +416,7 @@ def build_run(
         cache=cache,
         progress=setup.progress,
         prepare_call=call_preparer(setup.pm, setup.guard),
+        batch=batch_mode(config, run_dir, setup.progress, resume=resume),
     )
     hooks = setup.step_hooks()
     loop = Loop(
