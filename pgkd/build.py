@@ -44,6 +44,7 @@ from pgkd.rundir.recorder import Recorder
 from pgkd.rundir.restore import restore_state, teacher_answers
 from pgkd.store import JsonlLog, read_jsonl, recover_dir
 from pgkd.students.base import Student, StudentSettings
+from pgkd.students.device import resolve_device
 from pgkd.students.history_predictions import choose_kind, describe, predict_history
 from pgkd.tasks.base import Task
 from pgkd.teachers.base import Teacher, TeacherSettings
@@ -82,6 +83,8 @@ def student_settings(config: Config) -> StudentSettings:
         epochs=s.epochs,
         patience=s.patience,
         threads=s.threads,
+        device=s.device,
+        precision=s.precision,
         options=dict(s.options),
     )
 
@@ -184,6 +187,7 @@ def make_trainer(
         known = ", ".join(sorted(registry.students))
         raise ConfigError(f"[student] kind: unknown student {kind!r}; use one of: {known}")
     settings = student_settings(config)
+    resolve_device(settings.device)  # a GPU that is not there fails before the run starts
     if store is not None:
         settings = replace(settings, options={**settings.options, "embedding_store": str(store)})
 
