@@ -3,6 +3,8 @@
 - OpenAI chat completions: ``POST /v1/chat/completions`` (``base_url = url + "/v1"``)
 - Anthropic messages: ``POST /v1/messages`` (``base_url = url``)
 - Bedrock Converse: ``POST /model/{modelId}/converse`` (``endpoint_url = url``)
+- OpenAI's Batch API and Anthropic's Message Batches: see :mod:`tests.teachers.loopback_batches`
+  (``batch_polls``, ``batch_script``, ``batch_rates``, ``job_script``; jobs in ``batches``)
 
 Every answer holds as many samples as the request's schema asks for (``minItems``), with labels
 from the schema's ``enum``, and texts unique across the server's life (``"loopback r<request>
