@@ -30,7 +30,7 @@ import pluggy
 from pgkd.config import Config
 from pgkd.data import Splits, prepare_splits
 from pgkd.errors import ConfigError, PgkdError
-from pgkd.fill.batch_fill import BatchMode
+from pgkd.fill.batch_fill import BatchMode, require_batch_api
 from pgkd.fill.batch_jobs import BatchLedger
 from pgkd.fill.cache import ResponseCache
 from pgkd.fill.pool import CallPreparer, TeacherPool
@@ -287,12 +287,14 @@ def make_pool(
 
 
 def batch_mode(
-    config: Config, run_dir: RunDirectory, progress: Progress, *, resume: bool
+    config: Config, teacher: Teacher, run_dir: RunDirectory, progress: Progress, *, resume: bool
 ) -> BatchMode | None:
-    """Batch mode when ``[teacher] batch`` is on; a resumed run knows the jobs its journal
-    holds, so it re-attaches to them instead of submitting again."""
+    """Batch mode when ``[teacher] batch`` is on (a teacher without a batch API is a
+    ConfigError); a resumed run knows the jobs its journal holds, so it re-attaches to them
+    instead of submitting again."""
     if not config.teacher.batch:
         return None
+    require_batch_api(teacher)
     events = read_jsonl(run_dir.journal_path) if resume else ()
     return BatchMode(
         poll_seconds=config.teacher.batch_poll_seconds,
@@ -407,6 +409,7 @@ def build_run(
     )
     train = setup.trainer(run_dir.path / EMBEDDINGS_FILE)
     teacher = setup.teacher()
+    batch = batch_mode(config, teacher, run_dir, setup.progress, resume=resume)
     if not resume:
         run_dir.create(config, overwrite=overwrite)
     recorder = Recorder(run_dir, setup.task, setup.progress)
@@ -420,7 +423,7 @@ def build_run(
         cache=cache,
         progress=setup.progress,
         prepare_call=call_preparer(setup.pm, setup.guard),
-        batch=batch_mode(config, run_dir, setup.progress, resume=resume),
+        batch=batch,
     )
     hooks = setup.step_hooks()
     loop = Loop(

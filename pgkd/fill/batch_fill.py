@@ -43,13 +43,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from pgkd.errors import BudgetExceeded
+from pgkd.errors import BudgetExceeded, ConfigError
 from pgkd.fill.answer import MalformedAnswer, parse_answer, to_candidates
 from pgkd.fill.backoff import RetryWait
 from pgkd.fill.batch_jobs import ENDED_EVENT, JOB_EVENT, BatchLedger
 from pgkd.fill.cache import request_key
 from pgkd.fill.call import REASK_NOTE, CallOutcome, attempt_seed, call_id
 from pgkd.teachers.base import (
+    Teacher,
     TeacherError,
     TeacherReply,
     TeacherRequest,
@@ -79,6 +80,18 @@ class BatchMode:
     poll_seconds: float = 30.0
     ledger: BatchLedger = field(default_factory=BatchLedger)
     progress: BatchProgress | None = None
+
+
+def require_batch_api(teacher: Teacher) -> BatchApi:
+    """``teacher``'s batch API; a :class:`~pgkd.errors.ConfigError` for a provider without
+    one (``[teacher] batch = true`` cannot work with it)."""
+    api = teacher.batch_api()
+    if api is None:
+        raise ConfigError(
+            f"[teacher] batch = true: the {teacher.settings.provider} provider has no batch "
+            "API; use an openai: or anthropic: teacher, or set batch = false"
+        )
+    return api
 
 
 @dataclass(slots=True)
@@ -513,4 +526,4 @@ def _missing(status: BatchStatus) -> TeacherError:
     return TransientTeacherError(f"batch job {status.job_id} ({status.state}) has no result")
 
 
-__all__ = ["BatchFill", "BatchMode", "BatchProgress"]
+__all__ = ["BatchFill", "BatchMode", "BatchProgress", "require_batch_api"]

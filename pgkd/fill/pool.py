@@ -41,10 +41,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
-from pgkd.errors import BudgetExceeded, ConfigError, PgkdError
+from pgkd.errors import BudgetExceeded, PgkdError
 from pgkd.fill.answer import MalformedAnswer
 from pgkd.fill.backoff import Backoff
-from pgkd.fill.batch_fill import BatchFill, BatchMode
+from pgkd.fill.batch_fill import BatchFill, BatchMode, require_batch_api
 from pgkd.fill.cache import ResponseCache
 from pgkd.fill.call import CallOutcome, CallRunner, call_id
 from pgkd.fill.pricing import batch_price_for, price_for
@@ -191,12 +191,7 @@ class TeacherPool:
         self.usage.max_calls = max_calls if max_calls is not None else self.usage.max_calls
         #: Fills go through the provider's batch API (:mod:`pgkd.fill.batch_fill`).
         self.batch = batch
-        self.batch_api = teacher.batch_api() if batch is not None else None
-        if batch is not None and self.batch_api is None:
-            raise ConfigError(
-                f"[teacher] batch = true: the {teacher.settings.provider} provider has no batch "
-                "API; use an openai: or anthropic: teacher, or set batch = false"
-            )
+        self.batch_api = require_batch_api(teacher) if batch is not None else None
         if self.usage.price is None:
             pricing = batch_price_for if batch is not None else price_for
             self.usage.price = pricing(teacher.settings, type(teacher))

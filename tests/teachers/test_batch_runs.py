@@ -64,3 +64,20 @@ def test_a_batch_run_costs_at_most_55_percent_of_the_same_run_online(
     lines = (tmp_path / "batch/journal.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in lines]
     assert [e["step"] for e in events if e["event"] == "batch_job"] == [1, 2]
+
+
+def test_batch_mode_with_a_provider_without_a_batch_api_is_refused_before_the_run_starts(
+    tickets: dict[str, Path], tmp_path: Path
+) -> None:
+    from pgkd.errors import ConfigError
+
+    config = config_from_mapping(
+        {
+            "data": {"train": str(tickets["train"]), "test": str(tickets["test"])},
+            "teacher": {"model": f"pool:{tickets['pool']}", "batch": True},
+        }
+    )
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=r"\[teacher\] batch = true: the pool provider"):
+        run(config, out, progress=Progress(live=False, quiet=True), entry_points_enabled=False)
+    assert not out.exists()
