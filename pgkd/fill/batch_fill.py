@@ -82,6 +82,23 @@ class BatchMode:
     progress: BatchProgress | None = None
 
 
+async def with_retries(
+    action: Callable[[], Awaitable[T]], *, max_retries: int, wait: RetryWait
+) -> T:
+    """``action`` (a call to a batch endpoint) with transport retries: a
+    :class:`TransientTeacherError` is retried after ``wait``, at most ``max_retries`` times."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(TransientTeacherError),
+        stop=stop_after_attempt(max_retries + 1),
+        wait=wait,
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await action()
+    raise AssertionError("unreachable: tenacity re-raises the last error")
+
+
 def require_batch_api(teacher: Teacher) -> BatchApi:
     """``teacher``'s batch API; a :class:`~pgkd.errors.ConfigError` for a provider without
     one (``[teacher] batch = true`` cannot work with it)."""
@@ -438,17 +455,7 @@ class BatchFill:
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _retrying(self, action: Callable[[], Awaitable[T]]) -> T:
-        """``action`` (a call to a batch endpoint) with the pool's transport retries."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientTeacherError),
-            stop=stop_after_attempt(self.limits.max_retries + 1),
-            wait=self._wait,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await action()
-        raise AssertionError("unreachable: tenacity re-raises the last error")
+        return await with_retries(action, max_retries=self.limits.max_retries, wait=self._wait)
 
     def _show(self, tally: FillTally, state: str) -> None:
         self._state = state
@@ -526,4 +533,4 @@ def _missing(status: BatchStatus) -> TeacherError:
     return TransientTeacherError(f"batch job {status.job_id} ({status.state}) has no result")
 
 
-__all__ = ["BatchFill", "BatchMode", "BatchProgress", "require_batch_api"]
+__all__ = ["BatchFill", "BatchMode", "BatchProgress", "require_batch_api", "with_retries"]
