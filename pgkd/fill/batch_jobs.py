@@ -12,7 +12,8 @@ A resumed run re-runs its unfinished step and builds the very same requests (the
 on the run seed, the step, the call and the attempt only), so :class:`BatchLedger` finds the job
 that already holds each one and the engine re-attaches to it instead of submitting again. Once
 a job's results were read, its requests are forgotten: a request that failed there and is sent
-again goes in a new job. A ``batch_job_ended`` event records how each job ended.
+again goes in a new job. A ``batch_job_ended`` event records how each job ended; the requests
+of a job that failed as a whole (``error`` set: the provider ran none of them) are sent again.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class BatchLedger:
         for event in events:
             if event.get("event") == JOB_EVENT:
                 ledger.record(event)
+            elif event.get("event") == ENDED_EVENT and event.get("error"):
+                # The job failed as a whole (nothing ran): its requests need a new job.
+                ledger.forget(str(event["job_id"]))
         return ledger
 
     def record(self, event: Mapping[str, Any]) -> None:
@@ -65,6 +69,11 @@ class BatchLedger:
             slot = self._by_key.get(key)
             if slot is not None and slot.job_id == job_id:
                 del self._by_key[key]
+
+    def forget(self, job_id: str) -> None:
+        """Drop every request of ``job_id``."""
+        for key in [key for key, slot in self._by_key.items() if slot.job_id == job_id]:
+            del self._by_key[key]
 
     def __len__(self) -> int:
         return len(self._by_key)

@@ -232,3 +232,20 @@ def test_a_plain_log_shows_each_new_state_of_the_job() -> None:
     assert states[0] == "teacher: batch job batch_0: validating, 0/2 requests done"
     assert "teacher: batch job batch_0: in_progress, 0/2 requests done" in states
     assert len(states) == len(set(states))
+
+
+def test_the_ledger_forgets_a_job_that_failed_as_a_whole() -> None:
+    def job(job_id: str, key: str) -> dict[str, Any]:
+        request = {"custom_id": "s1c0-a0-r0", "key": key}
+        return {"event": "batch_job", "job_id": job_id, "requests": [request]}
+
+    events = [
+        job("batch_0", "k0"),
+        job("batch_1", "k1"),
+        {"event": "batch_job_ended", "job_id": "batch_0", "state": "failed", "error": "bad"},
+        {"event": "batch_job_ended", "job_id": "batch_1", "state": "completed", "error": None},
+    ]
+    ledger = BatchLedger.from_journal(events)
+    assert ledger.slot("k0") is None
+    slot = ledger.slot("k1")
+    assert slot is not None and slot.job_id == "batch_1"
