@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml Makefile $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# torch is pinned to the CPU build; llama-cpp-python compiles from source the first time (8-14 min).
-	$(PIP) install --quiet "torch==2.13.0" -e ".[local,onnx,aiohttp,datasets,ray,dev]"
+	$(PIP) install --quiet "torch==2.13.0" -e ".[local,onnx,aiohttp,datasets,ray,distributed,dev]"
 	for p in plugins/*/; do $(PIP) install --quiet --no-deps -e "$$p" || exit 1; done
 	# The MLflow plugin's client (the skinny build leaves torch and pyarrow alone), and pandas,
 	# which its pyfunc model needs and mlflow-skinny does not bring.

@@ -44,6 +44,7 @@ from pgkd.rundir.recorder import Recorder
 from pgkd.rundir.restore import restore_state, teacher_answers
 from pgkd.store import JsonlLog, read_jsonl, recover_dir
 from pgkd.students.base import Student, StudentSettings
+from pgkd.students.data_parallel import DataParallel, world_size
 from pgkd.students.device import resolve_device
 from pgkd.students.history_predictions import choose_kind, describe, predict_history
 from pgkd.tasks.base import Task
@@ -58,6 +59,7 @@ __all__ = [
     "build_run",
     "build_setup",
     "call_preparer",
+    "check_data_parallel",
     "load_splits",
     "make_guard",
     "make_pool",
@@ -215,6 +217,22 @@ def make_trainer(
         return Trained(student, validation, test, loop_test, train_predictions, seconds, info)
 
     return train
+
+
+def check_data_parallel(config: Config, registry: Registry) -> None:
+    """A one-line ConfigError unless ``[student] kind`` fine-tunes through
+    :class:`~pgkd.students.training.FineTuning`, the only loop that trains data-parallel."""
+    from pgkd.students.fine_tuned import FineTunedStudent  # torch: only for a launched run
+    from pgkd.students.registry import LazyStudentClass
+
+    found = registry.students.get(config.student.kind)
+    student_class = found.resolve() if isinstance(found, LazyStudentClass) else found
+    if isinstance(student_class, type) and not issubclass(student_class, FineTunedStudent):
+        raise ConfigError(
+            f'[student] kind = "{config.student.kind}" does not train data-parallel (world size '
+            f"{world_size()}); run it as one process, or use a fine-tuned kind such as "
+            '"transformer"'
+        )
 
 
 def call_preparer(pm: pluggy.PluginManager, guard: HeldOutGuard) -> CallPreparer:
@@ -397,10 +415,12 @@ def build_run(
     overwrite: bool = False,
     extra_plugins: Sequence[object] = (),
     entry_points_enabled: bool = True,
+    parallel: DataParallel | None = None,
 ) -> BuiltRun:
     """Build the run of ``config`` in ``run_dir``: a new one (the directory is created, after
     every check on the config passed) or, with ``resume``, the run already there, with the
-    loop's state read back from its last completed step."""
+    loop's state read back from its last completed step. With ``parallel`` (rank 0 of a
+    launched run) each fit of the student is announced to the other ranks and data-parallel."""
     setup = build_setup(
         config,
         progress=progress,
@@ -408,6 +428,9 @@ def build_run(
         entry_points_enabled=entry_points_enabled,
     )
     train = setup.trainer(run_dir.path / EMBEDDINGS_FILE)
+    if parallel is not None:
+        check_data_parallel(config, setup.registry)
+        train = parallel.announcing(train)
     teacher = setup.teacher()
     batch = batch_mode(config, teacher, run_dir, setup.progress, resume=resume)
     if not resume:

@@ -225,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from pgkd.config import load_config
+    from pgkd.distributed import worker
     from pgkd.progress import Progress
     from pgkd.runner import run
 
@@ -236,12 +237,14 @@ def _run(args: argparse.Namespace) -> int:
     summary = run(
         config, args.out, overwrite=args.overwrite, progress=Progress.auto(quiet=args.quiet)
     )
-    print(format_summary(summary, args.out))
+    if not worker():  # under a launcher, rank 0 alone reports
+        print(format_summary(summary, args.out))
     return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
     from pgkd.config import load_config
+    from pgkd.distributed import worker
     from pgkd.progress import Progress
     from pgkd.runner import SUMMARY_FILE, RunDirectory, resume
 
@@ -254,7 +257,8 @@ def _resume(args: argparse.Namespace) -> int:
         print(f"pgkd: {args.run_dir} already finished; nothing to resume")
         return 0
     summary = resume(args.run_dir, changed=changed, progress=Progress.auto(quiet=args.quiet))
-    print(format_summary(summary, args.run_dir))
+    if not worker():  # under a launcher, rank 0 alone reports
+        print(format_summary(summary, args.run_dir))
     return 0
 
 

@@ -24,6 +24,7 @@ import torch
 
 from pgkd.students.backbone import apply_threads
 from pgkd.students.base import FitReport, ProgressCallback, StudentSettings
+from pgkd.students.data_parallel import DataParallel, claim
 from pgkd.students.device import Placement, Precision
 
 WEIGHT_DECAY = 0.01
@@ -108,6 +109,8 @@ class FineTuning:
     bf16: bool = False
     placement: Placement | None = None
     scaler: torch.amp.GradScaler | None = field(init=False, default=None)
+    #: Set by :meth:`run` when this fit is a data-parallel one (:mod:`pgkd.students.data_parallel`).
+    parallel: DataParallel | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.placement is None:
@@ -126,6 +129,7 @@ class FineTuning:
         """Train on the examples whose token counts are ``lengths`` for up to ``[student]
         epochs``, stopping early when ``validation_loss()`` (None without validation data) has
         not improved for ``patience`` epochs; the best epoch's weights are put back."""
+        self.parallel = claim(len(lengths))
         stopping, epochs_run = self._epochs(lengths, validation_loss, progress)
         if stopping.best_state is not None and stopping.best_epoch != epochs_run:
             self.model.load_state_dict(stopping.best_state)
@@ -146,6 +150,7 @@ class FineTuning:
         generator = torch.Generator().manual_seed(self.seed)
         per_epoch = math.ceil(len(lengths) / settings.batch_size)
         total = per_epoch * settings.epochs
+        forward = self.parallel.wrap(self.model) if self.parallel else self.model
         optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=settings.learning_rate, weight_decay=WEIGHT_DECAY
         )
@@ -155,26 +160,34 @@ class FineTuning:
         for epoch in range(1, settings.epochs + 1):
             batches = bucketed_batches(lengths, settings.batch_size, generator)
             for step, batch in enumerate(batches, start=1):
-                self._step(batch, optimizer)
+                self._step(forward, batch, optimizer)
                 scheduler.step()
                 if progress is not None:
                     progress((epoch - 1) * per_epoch + step, total, f"epoch {epoch}")
             if validation_loss is None:
                 continue
-            if stopping.update(epoch, validation_loss(), self.model):
+            loss = self.parallel.agree(validation_loss) if self.parallel else validation_loss()
+            if stopping.update(epoch, loss, self.model):
                 if progress is not None:
                     progress(total, total, f"stopped early after epoch {epoch}")
                 return stopping, epoch
         return stopping, settings.epochs
 
-    def _step(self, batch: list[int], optimizer: torch.optim.Optimizer) -> None:
+    def _step(
+        self, forward: torch.nn.Module, batch: list[int], optimizer: torch.optim.Optimizer
+    ) -> None:
+        """One optimizer step; ``forward`` is the model, or its DDP wrapper in a data-parallel
+        fit, where this rank trains on its shard of ``batch`` with its loss weighted."""
         placement = self.placement
         assert placement is not None
+        weight = 1.0
+        if self.parallel is not None:
+            batch, weight = self.parallel.shard(batch)
         self.model.train()
         inputs, targets = self.encode_batch(batch)
         with placement.autocast():
-            logits = self.model(**placement.move(inputs)).logits
-        loss = self.loss(logits.float(), placement.tensor(targets))
+            logits = forward(**placement.move(inputs)).logits
+        loss = self.loss(logits.float(), placement.tensor(targets)) * weight
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is None:
             loss.backward()  # type: ignore[no-untyped-call]

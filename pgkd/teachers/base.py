@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pgkd.teachers.options import TeacherOptions, parse_options
 from pgkd.teachers.prices import FREE, Price, batch_list_price, list_price
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pydantic is imported when a teacher is built, not with ``import pgkd``
     from pgkd.teachers.batch_api import BatchApi
+    from pgkd.teachers.options import TeacherOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +108,9 @@ class Teacher(abc.ABC):
     """
 
     provider: str = ""
-    #: The model of this provider's ``[teacher] options``.
-    Options: ClassVar[type[TeacherOptions]] = TeacherOptions
+    #: The model of this provider's ``[teacher] options`` (None: the base
+    #: :class:`~pgkd.teachers.options.TeacherOptions`, which lets unknown keys through).
+    Options: ClassVar[type[TeacherOptions] | None] = None
     #: True when a call costs nothing per token.
     free: ClassVar[bool] = False
     #: The provider's id in the ``genai-prices`` table; None: no list prices.
@@ -128,7 +129,10 @@ class Teacher(abc.ABC):
     @classmethod
     def parse_options(cls, settings: TeacherSettings) -> TeacherOptions:
         """``settings.options`` validated by :attr:`Options` (a ConfigError names the key)."""
-        return parse_options(cls.Options, settings.options, cls.provider or settings.provider)
+        from pgkd.teachers.options import TeacherOptions, parse_options
+
+        model = cls.Options if cls.Options is not None else TeacherOptions
+        return parse_options(model, settings.options, cls.provider or settings.provider)
 
     @classmethod
     def price_for(cls, settings: TeacherSettings) -> Price | None:

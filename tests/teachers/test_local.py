@@ -200,5 +200,5 @@ def test_n_gpu_layers_reaches_llama_cpp(smollm2: LocalTeacher) -> None:
 def test_n_gpu_layers_below_minus_one_is_refused(tmp_path: Path) -> None:
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF")
-    with pytest.raises(TeacherError, match=r"options.n_gpu_layers = -2 must be an integer >= -1"):
+    with pytest.raises(ConfigError, match=r"\[teacher\] options.n_gpu_layers: .*-1 \(got -2\)"):
         LocalTeacher(TeacherSettings("local", str(model), options={"n_gpu_layers": -2}))
