@@ -30,6 +30,8 @@ import pluggy
 from pgkd.config import Config
 from pgkd.data import Splits, prepare_splits
 from pgkd.errors import ConfigError, PgkdError
+from pgkd.fill.batch_fill import BatchMode, require_batch_api
+from pgkd.fill.batch_jobs import BatchLedger
 from pgkd.fill.cache import ResponseCache
 from pgkd.fill.pool import CallPreparer, TeacherPool
 from pgkd.fill.usage import Usage
@@ -40,7 +42,7 @@ from pgkd.progress import Progress
 from pgkd.rundir.directory import BEST_DIR, CACHE_FILE, EMBEDDINGS_FILE, RunDirectory
 from pgkd.rundir.recorder import Recorder
 from pgkd.rundir.restore import restore_state, teacher_answers
-from pgkd.store import JsonlLog, recover_dir
+from pgkd.store import JsonlLog, read_jsonl, recover_dir
 from pgkd.students.base import Student, StudentSettings
 from pgkd.students.data_parallel import DataParallel, world_size
 from pgkd.students.device import resolve_device
@@ -53,6 +55,7 @@ from pgkd.types import CallPlan, Prompt, Sample, StepContext
 __all__ = [
     "BuiltRun",
     "RunSetup",
+    "batch_mode",
     "build_plugins",
     "build_run",
     "build_setup",
@@ -278,9 +281,11 @@ def make_pool(
     cache: ResponseCache | None,
     progress: Progress,
     prepare_call: CallPreparer | None,
+    batch: BatchMode | None = None,
 ) -> TeacherPool:
     """The teacher wrapped with ``[teacher]``'s concurrency, retries, re-asks, budget and rate
-    limits; it journals every call to ``journal`` and replays answers from ``cache``."""
+    limits; it journals every call to ``journal`` and replays answers from ``cache``; with
+    ``batch``, fills go through the provider's batch API."""
     return TeacherPool(
         teacher,
         task=task,
@@ -295,7 +300,25 @@ def make_pool(
         progress=progress.fill_callback(),
         seed=config.kd.seed,
         prepare_call=prepare_call,
+        batch=batch,
         **pool_limits(config),
+    )
+
+
+def batch_mode(
+    config: Config, teacher: Teacher, run_dir: RunDirectory, progress: Progress, *, resume: bool
+) -> BatchMode | None:
+    """Batch mode when ``[teacher] batch`` is on (a teacher without a batch API is a
+    ConfigError); a resumed run knows the jobs its journal holds, so it re-attaches to them
+    instead of submitting again."""
+    if not config.teacher.batch:
+        return None
+    require_batch_api(teacher)
+    events = read_jsonl(run_dir.journal_path) if resume else ()
+    return BatchMode(
+        poll_seconds=config.teacher.batch_poll_seconds,
+        ledger=BatchLedger.from_journal(events),
+        progress=progress.batch_callback(),
     )
 
 
@@ -410,6 +433,7 @@ def build_run(
         check_data_parallel(config, setup.registry)
         train = parallel.announcing(train)
     teacher = setup.teacher()
+    batch = batch_mode(config, teacher, run_dir, setup.progress, resume=resume)
     if not resume:
         run_dir.create(config, overwrite=overwrite)
     recorder = Recorder(run_dir, setup.task, setup.progress)
@@ -423,6 +447,7 @@ def build_run(
         cache=cache,
         progress=setup.progress,
         prepare_call=call_preparer(setup.pm, setup.guard),
+        batch=batch,
     )
     hooks = setup.step_hooks()
     loop = Loop(

@@ -84,6 +84,11 @@ class TeacherConfig(_Section):
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
     cache: bool = True
+    #: Send each KD step's calls as one job of the provider's batch API (OpenAI, Anthropic):
+    #: half the price, answers within the provider's window (up to 24 hours) instead of seconds.
+    batch: bool = False
+    #: Seconds between two reads of a pending batch job's status.
+    batch_poll_seconds: float = Field(30.0, gt=0)
     #: Provider-specific settings (``region``, ``profile``, ``endpoint_url``, ``api_key_env``, ...).
     options: dict[str, Any] = Field(default_factory=dict)
 

@@ -182,6 +182,13 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--base-url", help="the teacher's server, for an OpenAI-compatible one (vLLM, Ollama)"
     )
+    compare.add_argument(
+        "--batch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ask the teacher through its provider's batch API, at half price; answers take "
+        "as long as the provider's job (default: the run's [teacher] batch)",
+    )
     compare.add_argument("--json", action="store_true", help="print compare.json, not a table")
 
     sub.add_parser("plugins", help="list loaded plugins and the hooks each implements")
@@ -342,6 +349,7 @@ def _compare(args: argparse.Namespace) -> int:
         seed=args.seed,
         teacher_model=args.teacher,
         base_url=args.base_url,
+        batch=args.batch,
     )
     if args.json:
         print(json.dumps(result, indent=2))
