@@ -207,15 +207,13 @@ def test_a_restarted_fill_re_attaches_to_the_pending_job(provider: str, tmp_path
 
 
 def test_a_teacher_without_a_batch_api_is_refused() -> None:
-    from pgkd.teachers.base import TeacherSettings
-    from pgkd.teachers.simulation import PoolTeacher
+    from pgkd.teachers.simulation import SimulationTeacher
 
-    assert PoolTeacher.batch_discount is None
+    assert SimulationTeacher.batch_discount is None
     with LoopbackServer() as server:
         teacher = kit.make_teacher("bedrock", server)
         with pytest.raises(ConfigError, match=r"\[teacher\] batch"):
             kit.make_pool(teacher, batch=BatchMode())
-    del TeacherSettings
 
 
 def test_a_plain_log_shows_each_new_state_of_the_job() -> None:
