@@ -8,7 +8,8 @@ with unseen real headlines, so no LLM is needed: 6 KD steps of 64 samples. Then
     .venv/bin/python benchmarks/make_report_screenshot.py            # ~3 minutes on 2 busy cores
     .venv/bin/python benchmarks/make_report_screenshot.py --reuse    # re-shoot the last run
 
-Needs Debian's ``chromium`` (``apt-get install -y chromium``) and ``../shared/datasets``.
+Needs Debian's ``chromium`` (``apt-get install -y chromium``) and the shared data sets
+(``$PGKD_DATASETS``, default ``../shared/datasets``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pgkd.config import config_from_mapping
 from pgkd.progress import Progress
 from pgkd.report import write_report
 from pgkd.runner import run
+from pgkd.testing import shared_datasets
 
 ROOT = Path(__file__).parents[1]
 CHROMIUM_FLAGS = (
@@ -112,7 +114,7 @@ def screenshot(page: Path, png: Path, width: int, height: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
+    parser.add_argument("--datasets", type=Path, default=shared_datasets())
     parser.add_argument("--dataset", default="huffpost")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "report-screenshot")
     parser.add_argument("--steps", type=int, default=6)

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-LOOPBACK = ROOT / "tests" / "teachers" / "loopback.py"
 FAULTS = {"none": {}, "faults": {"429": 0.10, "500": 0.05}}
 LABELS = ("billing", "bug", "feature", "account", "other")
 LATENCY_FAULTS = {"500", "ok"}  # answered after L; 429s answer at once
@@ -68,10 +67,13 @@ PROMPT = Prompt(
 @contextmanager
 def server_process(latency: float, rates: dict[str, float], retry_after: float) -> Iterator[str]:
     """The loopback server in its own process; yields its URL."""
-    command = [sys.executable, str(LOOPBACK), "--latency", str(latency)]
+    # As a module from the repository root, so the server finds its sibling modules.
+    command = [sys.executable, "-m", "tests.teachers.loopback", "--latency", str(latency)]
     command += ["--retry-after", str(retry_after)]
     command += [arg for fault, p in rates.items() for arg in ("--rate", f"{fault}={p}")]
-    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
     try:
         assert proc.stdout is not None
         yield proc.stdout.readline().strip()

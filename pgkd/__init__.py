@@ -1,9 +1,11 @@
 """pgkd: Performance-Guided Knowledge Distillation of an LLM into a small, fast classifier.
 
-This module is pgkd's public API: the names in ``__all__`` are what a plugin author (and
-``docs/plugins.md``) may rely on, together with :mod:`pgkd.testing`, the helpers for a
-plugin's tests. Every other module (``pgkd.loop``, ``pgkd.fill``, ``pgkd.students.frozen``,
-...) is internal: it may change or move in any release without notice.
+This module is pgkd's public API: the names in ``__all__`` are what a user and a plugin author
+(``docs/python.md``, ``docs/plugins.md``) may rely on, together with :mod:`pgkd.testing`, the
+helpers for a plugin's tests. The run API (``distill``, ``adistill``, ``resume``,
+``load_student``, ``compare``, ``export``, ...) lives in :mod:`pgkd.api`. Every other module
+(``pgkd.loop``, ``pgkd.fill``, ``pgkd.students.frozen``, ...) is internal: it may change or move
+in any release without notice.
 
 ``import pgkd`` stays cheap: the hook markers, the data types, the teacher interface and the
 errors are imported with it; everything else (students, tasks, the config, whatever brings
@@ -54,6 +56,21 @@ from pgkd.types import (
 )
 
 if TYPE_CHECKING:
+    from pgkd.api import (
+        DistilledStudent,
+        LabelPrediction,
+        RunResult,
+        adistill,
+        aresume,
+        compare,
+        distill,
+        dry_run,
+        export,
+        load_run,
+        load_student,
+        make_config,
+        resume,
+    )
     from pgkd.config import Config, config_from_mapping, load_config
     from pgkd.fill.pool import Generation, TeacherPool
     from pgkd.plugins import TeacherFactory
@@ -92,14 +109,17 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ClassificationTask": ("pgkd.tasks.classification", "ClassificationTask"),
     "ClassifierStudent": ("pgkd.students.base", "ClassifierStudent"),
     "Config": ("pgkd.config", "Config"),
+    "DistilledStudent": ("pgkd.api", "DistilledStudent"),
     "FineTunedStudent": ("pgkd.students.fine_tuned", "FineTunedStudent"),
     "FitReport": ("pgkd.students.base", "FitReport"),
     "Generation": ("pgkd.fill.pool", "Generation"),
+    "LabelPrediction": ("pgkd.api", "LabelPrediction"),
     "LazyStudentClass": ("pgkd.students.registry", "LazyStudentClass"),
     "ModelBatch": ("pgkd.students.training", "ModelBatch"),
     "OutOfFoldTask": ("pgkd.tasks.base", "OutOfFoldTask"),
     "ProgressCallback": ("pgkd.students.base", "ProgressCallback"),
     "RecordPredictor": ("pgkd.serving.inference", "RecordPredictor"),
+    "RunResult": ("pgkd.api", "RunResult"),
     "STUDENT_MARKER": ("pgkd.students.loading", "MARKER"),
     "Student": ("pgkd.students.base", "Student"),
     "StudentClass": ("pgkd.students.base", "StudentClass"),
@@ -108,15 +128,25 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TaskFactory": ("pgkd.tasks.base", "TaskFactory"),
     "TeacherFactory": ("pgkd.plugins", "TeacherFactory"),
     "TeacherPool": ("pgkd.fill.pool", "TeacherPool"),
+    "adistill": ("pgkd.api", "adistill"),
+    "aresume": ("pgkd.api", "aresume"),
+    "compare": ("pgkd.api", "compare"),
     "config_from_mapping": ("pgkd.config", "config_from_mapping"),
+    "distill": ("pgkd.api", "distill"),
+    "dry_run": ("pgkd.api", "dry_run"),
+    "export": ("pgkd.api", "export"),
     "length_sorted_batches": ("pgkd.students.backbone", "length_sorted_batches"),
     "load_config": ("pgkd.config", "load_config"),
+    "load_run": ("pgkd.api", "load_run"),
+    "load_student": ("pgkd.api", "load_student"),
     "load_tokenizer": ("pgkd.students.backbone", "load_tokenizer"),
+    "make_config": ("pgkd.api", "make_config"),
     "pad_batch": ("pgkd.students.backbone", "pad_batch"),
     "portable_settings": ("pgkd.students.backbone", "portable_settings"),
     "quiet_transformers": ("pgkd.students.backbone", "quiet_transformers"),
     "read_student_marker": ("pgkd.students.loading", "read_marker"),
     "resolve_backbone": ("pgkd.students.backbone", "resolve_backbone"),
+    "resume": ("pgkd.api", "resume"),
     "student_settings_from_dict": ("pgkd.students.loading", "settings_from_dict"),
     "write_report": ("pgkd.report", "write_report"),
     "write_student_marker": ("pgkd.students.loading", "write_marker"),
@@ -149,6 +179,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DataError",
+    "DistilledStudent",
     "Evaluation",
     "Example",
     "FineTunedStudent",
@@ -156,6 +187,7 @@ __all__ = [
     "Generation",
     "HeldOutCheck",
     "JsonValue",
+    "LabelPrediction",
     "LazyStudentClass",
     "LeakageError",
     "ModelBatch",
@@ -170,6 +202,7 @@ __all__ = [
     "RecordPredictor",
     "Rejection",
     "RunDirError",
+    "RunResult",
     "Sample",
     "StepContext",
     "StepRecord",
@@ -189,17 +222,27 @@ __all__ = [
     "TeacherSettings",
     "TransientTeacherError",
     "__version__",
+    "adistill",
+    "aresume",
+    "compare",
     "config_from_mapping",
+    "distill",
+    "dry_run",
+    "export",
     "hookimpl",
     "hookspec",
     "length_sorted_batches",
     "load_config",
+    "load_run",
+    "load_student",
     "load_tokenizer",
+    "make_config",
     "pad_batch",
     "portable_settings",
     "quiet_transformers",
     "read_student_marker",
     "resolve_backbone",
+    "resume",
     "student_settings_from_dict",
     "write_report",
     "write_student_marker",

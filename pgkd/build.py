@@ -30,6 +30,8 @@ import pluggy
 from pgkd.config import Config
 from pgkd.data import Splits, prepare_splits
 from pgkd.errors import ConfigError, PgkdError
+from pgkd.fill.batch_fill import BatchMode, require_batch_api
+from pgkd.fill.batch_jobs import BatchLedger
 from pgkd.fill.cache import ResponseCache
 from pgkd.fill.pool import CallPreparer, TeacherPool
 from pgkd.fill.usage import Usage
@@ -40,8 +42,10 @@ from pgkd.progress import Progress
 from pgkd.rundir.directory import BEST_DIR, CACHE_FILE, EMBEDDINGS_FILE, RunDirectory
 from pgkd.rundir.recorder import Recorder
 from pgkd.rundir.restore import restore_state, teacher_answers
-from pgkd.store import JsonlLog, recover_dir
+from pgkd.store import JsonlLog, read_jsonl, recover_dir
 from pgkd.students.base import Student, StudentSettings
+from pgkd.students.data_parallel import DataParallel, world_size
+from pgkd.students.device import resolve_device
 from pgkd.students.history_predictions import choose_kind, describe, predict_history
 from pgkd.tasks.base import Task
 from pgkd.teachers.base import Teacher, TeacherSettings
@@ -51,10 +55,12 @@ from pgkd.types import CallPlan, Prompt, Sample, StepContext
 __all__ = [
     "BuiltRun",
     "RunSetup",
+    "batch_mode",
     "build_plugins",
     "build_run",
     "build_setup",
     "call_preparer",
+    "check_data_parallel",
     "load_splits",
     "make_guard",
     "make_pool",
@@ -80,6 +86,8 @@ def student_settings(config: Config) -> StudentSettings:
         epochs=s.epochs,
         patience=s.patience,
         threads=s.threads,
+        device=s.device,
+        precision=s.precision,
         options=dict(s.options),
     )
 
@@ -182,6 +190,7 @@ def make_trainer(
         known = ", ".join(sorted(registry.students))
         raise ConfigError(f"[student] kind: unknown student {kind!r}; use one of: {known}")
     settings = student_settings(config)
+    resolve_device(settings.device)  # a GPU that is not there fails before the run starts
     if store is not None:
         settings = replace(settings, options={**settings.options, "embedding_store": str(store)})
 
@@ -209,6 +218,22 @@ def make_trainer(
         return Trained(student, validation, test, loop_test, train_predictions, seconds, info)
 
     return train
+
+
+def check_data_parallel(config: Config, registry: Registry) -> None:
+    """A one-line ConfigError unless ``[student] kind`` fine-tunes through
+    :class:`~pgkd.students.training.FineTuning`, the only loop that trains data-parallel."""
+    from pgkd.students.fine_tuned import FineTunedStudent  # torch: only for a launched run
+    from pgkd.students.registry import LazyStudentClass
+
+    found = registry.students.get(config.student.kind)
+    student_class = found.resolve() if isinstance(found, LazyStudentClass) else found
+    if isinstance(student_class, type) and not issubclass(student_class, FineTunedStudent):
+        raise ConfigError(
+            f'[student] kind = "{config.student.kind}" does not train data-parallel (world size '
+            f"{world_size()}); run it as one process, or use a fine-tuned kind such as "
+            '"transformer"'
+        )
 
 
 def call_preparer(pm: pluggy.PluginManager, guard: HeldOutGuard) -> CallPreparer:
@@ -256,9 +281,11 @@ def make_pool(
     cache: ResponseCache | None,
     progress: Progress,
     prepare_call: CallPreparer | None,
+    batch: BatchMode | None = None,
 ) -> TeacherPool:
     """The teacher wrapped with ``[teacher]``'s concurrency, retries, re-asks, budget and rate
-    limits; it journals every call to ``journal`` and replays answers from ``cache``."""
+    limits; it journals every call to ``journal`` and replays answers from ``cache``; with
+    ``batch``, fills go through the provider's batch API."""
     return TeacherPool(
         teacher,
         task=task,
@@ -273,7 +300,25 @@ def make_pool(
         progress=progress.fill_callback(),
         seed=config.kd.seed,
         prepare_call=prepare_call,
+        batch=batch,
         **pool_limits(config),
+    )
+
+
+def batch_mode(
+    config: Config, teacher: Teacher, run_dir: RunDirectory, progress: Progress, *, resume: bool
+) -> BatchMode | None:
+    """Batch mode when ``[teacher] batch`` is on (a teacher without a batch API is a
+    ConfigError); a resumed run knows the jobs its journal holds, so it re-attaches to them
+    instead of submitting again."""
+    if not config.teacher.batch:
+        return None
+    require_batch_api(teacher)
+    events = read_jsonl(run_dir.journal_path) if resume else ()
+    return BatchMode(
+        poll_seconds=config.teacher.batch_poll_seconds,
+        ledger=BatchLedger.from_journal(events),
+        progress=progress.batch_callback(),
     )
 
 
@@ -371,10 +416,12 @@ def build_run(
     overwrite: bool = False,
     extra_plugins: Sequence[object] = (),
     entry_points_enabled: bool = True,
+    parallel: DataParallel | None = None,
 ) -> BuiltRun:
     """Build the run of ``config`` in ``run_dir``: a new one (the directory is created, after
     every check on the config passed) or, with ``resume``, the run already there, with the
-    loop's state read back from its last completed step."""
+    loop's state read back from its last completed step. With ``parallel`` (rank 0 of a
+    launched run) each fit of the student is announced to the other ranks and data-parallel."""
     setup = build_setup(
         config,
         progress=progress,
@@ -382,7 +429,11 @@ def build_run(
         entry_points_enabled=entry_points_enabled,
     )
     train = setup.trainer(run_dir.path / EMBEDDINGS_FILE)
+    if parallel is not None:
+        check_data_parallel(config, setup.registry)
+        train = parallel.announcing(train)
     teacher = setup.teacher()
+    batch = batch_mode(config, teacher, run_dir, setup.progress, resume=resume)
     if not resume:
         run_dir.create(config, overwrite=overwrite)
     recorder = Recorder(run_dir, setup.task, setup.progress)
@@ -396,6 +447,7 @@ def build_run(
         cache=cache,
         progress=setup.progress,
         prepare_call=call_preparer(setup.pm, setup.guard),
+        batch=batch,
     )
     hooks = setup.step_hooks()
     loop = Loop(

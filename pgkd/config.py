@@ -5,14 +5,25 @@ Errors name the file, the key and the fix, in one line.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import tomli_w
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+)
 
 from pgkd.errors import ConfigError
+from pgkd.sources import HUB_PREFIX, DataSource, describe, source_value
 
 
 class _Section(BaseModel):
@@ -24,9 +35,17 @@ class TaskConfig(_Section):
 
 
 class DataConfig(_Section):
-    train: Path
-    validation: Path | None = None
-    test: Path | None = None
+    """``[data]``: where the labelled rows come from (see :mod:`pgkd.sources` for every kind a
+    key accepts: files, ``save_to_disk`` folders, ``hf:NAME``, and from Python DataFrames,
+    lists of dicts and ``datasets`` data sets) and how they are split."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, arbitrary_types_allowed=True
+    )
+
+    train: DataSource
+    validation: DataSource | None = None
+    test: DataSource | None = None
     text_field: str = "text"
     label_field: str = "label"
     #: Share of train held out for validation when ``validation`` is not given.
@@ -37,6 +56,17 @@ class DataConfig(_Section):
     #: class, so it must not be below the number of classes); 0 means all.
     limit: int = Field(0, ge=0)
     csv_delimiter: str | None = None
+
+    @field_validator("train", "validation", "test", mode="before")
+    @classmethod
+    def _source(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        return source_value(value, str(info.field_name))
+
+    @field_serializer("train", "validation", "test")
+    def _source_text(self, value: DataSource | None) -> str | None:
+        return None if value is None else describe(value)
 
 
 class TeacherConfig(_Section):
@@ -54,6 +84,11 @@ class TeacherConfig(_Section):
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
     cache: bool = True
+    #: Send each KD step's calls as one job of the provider's batch API (OpenAI, Anthropic):
+    #: half the price, answers within the provider's window (up to 24 hours) instead of seconds.
+    batch: bool = False
+    #: Seconds between two reads of a pending batch job's status.
+    batch_poll_seconds: float = Field(30.0, gt=0)
     #: Provider-specific settings (``region``, ``profile``, ``endpoint_url``, ``api_key_env``, ...).
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -86,7 +121,22 @@ class StudentConfig(_Section):
     epochs: int = Field(30, ge=1)
     patience: int = Field(5, ge=1)
     threads: int | None = Field(None, ge=1)
+    #: Where the student trains and predicts: "auto" (the best device torch sees), "cpu",
+    #: "cuda", "cuda:N" or "mps". Checked against the machine when the student is built.
+    device: str = "auto"
+    #: Autocast: "auto" (CPU fp32, or bf16 with options.bf16; CUDA bf16, else fp16 with a
+    #: gradient scaler), "fp32", "bf16" or "fp16".
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        from pgkd.students.device import DEVICE_PATTERN
+
+        if not DEVICE_PATTERN.fullmatch(value):
+            raise ValueError('not a device; use "auto", "cpu", "cuda", "cuda:N" or "mps"')
+        return value
 
 
 class KDConfig(_Section):
@@ -177,14 +227,20 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
     return raw
 
 
-def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+def resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make the ``[data]`` paths of ``raw`` that are relative absolute against ``base``
+    (hub references and in-memory data stay as they are)."""
     data = raw.get("data")
     if not isinstance(data, dict):
         return
     for key in ("train", "validation", "test"):
         value = data.get(key)
-        if isinstance(value, str) and value and not Path(value).is_absolute():
-            data[key] = str((base / value).resolve())
+        if isinstance(value, str) and value.startswith(HUB_PREFIX):
+            continue
+        if isinstance(value, str | os.PathLike) and str(value):
+            path = Path(value)
+            if not path.is_absolute():
+                data[key] = str((base / path).resolve())
 
 
 def _format_error(source: str, exc: ValidationError) -> str:
@@ -226,6 +282,13 @@ def config_from_mapping(raw: Mapping[str, Any], *, source: str = "config") -> Co
 def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
     """Read, override and validate a TOML config. Relative data paths resolve against the
     config file's folder."""
+    return config_from_mapping(read_config_file(path, overrides), source=str(path))
+
+
+def read_config_file(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """A TOML config's data with ``overrides`` applied and relative data paths made absolute
+    against its folder, not yet validated."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -237,36 +300,12 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc}); fix the syntax") from None
     raw = apply_overrides(raw, overrides)
-    _resolve_paths(raw, path.parent)
-    return config_from_mapping(raw, source=str(path))
+    resolve_paths(raw, path.parent)
+    return raw
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:
-    """A small TOML writer for the resolved config (tables of scalars, lists and sub-tables)."""
-    lines: list[str] = []
-    _write_table(lines, [], data)
-    return "\n".join(lines).strip() + "\n"
-
-
-def _write_table(lines: list[str], path: list[str], table: Mapping[str, Any]) -> None:
-    scalars = {k: v for k, v in table.items() if not isinstance(v, Mapping)}
-    tables = {k: v for k, v in table.items() if isinstance(v, Mapping)}
-    if path and (scalars or not tables):
-        lines.append(f"\n[{'.'.join(path)}]")
-    for key, value in scalars.items():
-        lines.append(f"{key} = {_toml_value(value)}")
-    for key, value in tables.items():
-        _write_table(lines, [*path, key], value)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+    """The resolved config as TOML that :func:`tomllib.loads` reads back equal: ``tomli_w`` quotes
+    any key (a plugin option named ``a.b`` or ``two words``) and escapes any string (``\\r``,
+    control characters), which a hand-written writer got wrong."""
+    return tomli_w.dumps(data)

@@ -1,9 +1,8 @@
-"""Reading labelled data (JSONL, CSV, Parquet, gzip) and splitting it, with one-line errors that
-name the file, the line and the fix."""
+"""Reading labelled data (files, Hugging Face data sets, rows in memory) and splitting it, with
+one-line errors that name the file, the line or row, and the fix."""
 
 from __future__ import annotations
 
-import gzip
 import random
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pgkd.errors import DataError
-from pgkd.serving.record_stream import stream_records
+from pgkd.sources import HUB_PREFIX, DataSource, describe, open_source
 from pgkd.tasks.base import Task
 from pgkd.types import Sample
 
@@ -29,42 +28,38 @@ class Splits:
 def iter_records(
     path: Path, *, csv_delimiter: str | None = None
 ) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """(line number, record) pairs; the line number is 1-based (the header is line 1 in CSV).
-    An empty file is an error here: labelled data must hold samples."""
-    if path.exists() and path.is_file() and _is_empty(path):
-        raise DataError(f"{path}: the file is empty; it needs one labelled sample per line")
-    yield from stream_records(path, csv_delimiter=csv_delimiter)
-
-
-def _is_empty(path: Path) -> bool:
-    if path.suffix.lower() == ".gz":
-        try:
-            with gzip.open(path, "rb") as fh:
-                return not fh.read(4096).strip()
-        except (OSError, EOFError):
-            return False  # the stream reader names the problem with its line
-    with open(path, "rb") as fh:
-        return not fh.read(4096).strip()
+    """(line number, record) pairs of a data file; the line number is 1-based (the header is
+    line 1 in CSV). An empty file is an error here: labelled data must hold samples."""
+    yield from open_source(Path(path), "train", csv_delimiter=csv_delimiter).records
 
 
 def load_samples(
-    path: Path,
+    source: DataSource,
     task: Task,
     *,
     text_field: str = "text",
     label_field: str = "label",
     csv_delimiter: str | None = None,
+    split: str = "train",
 ) -> list[Sample]:
-    """Every record of ``path`` as a sample of ``task``; the first bad record is a DataError."""
+    """Every record of ``source`` (a file path, a hub reference, a ``save_to_disk`` folder or
+    in-memory :class:`~pgkd.sources.Rows`; see :mod:`pgkd.sources`) as a sample of ``task``;
+    the first bad record is a DataError naming its line or row. ``split`` picks the split of a
+    source that holds several."""
+    if isinstance(source, str) and not source.startswith(HUB_PREFIX):
+        source = Path(source)
+    opened = open_source(source, split, csv_delimiter=csv_delimiter)
     samples: list[Sample] = []
-    for number, record in iter_records(path, csv_delimiter=csv_delimiter):
+    for number, record in opened.records:
         renamed = _rename_fields(record, text_field, label_field)
         try:
             samples.append(task.parse_record(renamed, origin="seed", step=0))
         except ValueError as exc:
-            raise DataError(f"{path}:{number}: {exc}") from None
+            raise DataError(f"{opened.locate(number)}: {exc}") from None
     if not samples:
-        raise DataError(f"{path}: no samples found; it needs one labelled sample per line")
+        raise DataError(
+            f"{opened.where}: no samples found; it needs one labelled sample per line or row"
+        )
     return samples
 
 
@@ -161,14 +156,14 @@ def allocate(counts: Sequence[int], size: int, tie_order: Sequence[int]) -> list
 
 
 def check_labels(
-    task: Task, labels: Sequence[str], samples: Sequence[Sample], path: Path | None, split: str
+    task: Task, labels: Sequence[str], samples: Sequence[Sample], where: object, split: str
 ) -> None:
     for number, sample in enumerate(samples, start=1):
         problem = task.label_errors(sample, labels)
         if problem:
-            where = f"{path}" if path else split
+            place = str(where) if where else split
             raise DataError(
-                f"{where}: {split} sample {number}: {problem}, which train does not have; "
+                f"{place}: {split} sample {number}: {problem}, which train does not have; "
                 "add training samples of it or drop it from the split"
             )
 
@@ -177,12 +172,13 @@ def prepare_splits(data: Any, task: Task, seed: int) -> Splits:
     """Load ``[data]`` (a :class:`pgkd.config.DataConfig`) into train/validation/test/loop-test."""
     fields = {"text_field": data.text_field, "label_field": data.label_field}
     fields["csv_delimiter"] = data.csv_delimiter
-    train = load_samples(data.train, task, **fields)
+    where = describe(data.train)
+    train = load_samples(data.train, task, **fields, split="train")
     if data.limit and data.limit < len(train):
         classes = len({task.stratum(sample) for sample in train})
         if data.limit < classes:
             raise DataError(
-                f"{data.train}: [data] limit = {data.limit} is below the {classes} classes of "
+                f"{where}: [data] limit = {data.limit} is below the {classes} classes of "
                 f"train, and the draw keeps one row of each; set it to at least {classes}"
             )
         train, _ = stratified_sample(train, data.limit, task, seed)
@@ -191,16 +187,16 @@ def prepare_splits(data: Any, task: Task, seed: int) -> Splits:
     if len(labels) < needed:
         found = ", ".join(repr(label) for label in labels) or "none"
         raise DataError(
-            f"{data.train}: the {task.name} task needs at least {needed} labels, found {found}; "
+            f"{where}: the {task.name} task needs at least {needed} labels, found {found}; "
             "add samples of the missing labels"
         )
     if data.validation is not None:
-        validation = load_samples(data.validation, task, **fields)
-        check_labels(task, labels, validation, data.validation, "validation")
+        validation = load_samples(data.validation, task, **fields, split="validation")
+        check_labels(task, labels, validation, describe(data.validation), "validation")
     else:
         if len(train) < 2 * len(labels):
             raise DataError(
-                f"{data.train}: {len(train)} samples are too few to split off validation for "
+                f"{where}: {len(train)} samples are too few to split off validation for "
                 f"{len(labels)} classes; add samples or give [data] validation"
             )
         train, validation = stratified_split(train, data.validation_fraction, task, seed)
@@ -209,8 +205,8 @@ def prepare_splits(data: Any, task: Task, seed: int) -> Splits:
         train, loop_test = stratified_split(train, data.loop_test_fraction, task, seed + 1)
     test: list[Sample] = []
     if data.test is not None:
-        test = load_samples(data.test, task, **fields)
-        check_labels(task, labels, test, data.test, "test")
+        test = load_samples(data.test, task, **fields, split="test")
+        check_labels(task, labels, test, describe(data.test), "test")
     if not validation:
-        raise DataError(f"{data.train}: the validation split came out empty; add samples")
+        raise DataError(f"{where}: the validation split came out empty; add samples")
     return Splits(train, validation, test, loop_test, labels)

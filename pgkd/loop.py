@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import orjson
 import pluggy
 
+from pgkd.builtin.cost_stopping import step_gain
 from pgkd.errors import BudgetExceeded, PgkdError, PluginError
 from pgkd.fill.pool import Generation, TeacherPool
 from pgkd.guard import HeldOutGuard
@@ -250,6 +251,12 @@ class Loop(StepHooks):
                 "rejected_by_reason": dict(Counter(found[0].reason for found in reasons.values())),
                 "is_best": bool(verdict.is_best),
                 "generation": generation.accounting(),
+                "gain": step_gain(
+                    state.val_losses,
+                    len(generation.candidates),
+                    generation.calls + generation.cached_calls,
+                    generation.cost_usd,
+                ),
                 "seconds": timings,
             },
         )

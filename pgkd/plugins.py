@@ -42,12 +42,18 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("few_shot", "pgkd.builtin.selection:FewShotSelector"),
     ("correct_incorrect", "pgkd.builtin.selection:CorrectIncorrectSelector"),
     ("hard_negatives", "pgkd.builtin.selection:HardNegativeMiner"),
+    # Before pgkd_prompt: of two trylast built-ins, pluggy asks the one registered first first.
+    ("rewrite", "pgkd.builtin.rewrite:RewritePrompt"),
     ("pgkd_prompt", "pgkd.builtin.prompt"),
+    ("call_views", "pgkd.builtin.views:CallViews"),
     ("teacher_pool", "pgkd.builtin.generation"),
     ("sample_checks", "pgkd.builtin.sample_checks:SampleChecks"),
     ("dedup", "pgkd.builtin.sample_checks:DuplicateFilter"),
     ("leakage", "pgkd.builtin.sample_checks:LeakageFilter"),
+    ("neighbour_vote", "pgkd.builtin.neighbour_vote:NeighbourVote"),
+    ("confident_disagreement", "pgkd.builtin.disagreement:ConfidentDisagreement"),
     ("early_stopping", "pgkd.builtin.early_stopping:EarlyStopping"),
+    ("cost_stopping", "pgkd.builtin.cost_stopping:CostStopping"),
 )
 
 #: Built-ins the loop cannot run without; disabling them is an error, not an ablation.

@@ -203,6 +203,23 @@ class Progress:
 
         return report
 
+    def batch_callback(self) -> Callable[[int, int, str], None] | None:
+        """For fills through a batch API: samples in hand of requested, and the state of the
+        job they wait on (``"batch job ID: in_progress, 3/8 requests done"``), which a plain
+        log shows whenever it changes."""
+        if self.quiet:
+            return None
+        self.finish_all()
+        shown = [""]
+
+        def report(accepted: int, requested: int, state: str) -> None:
+            self.update("fill", "teacher (batch)", accepted, requested, "samples", state)
+            if not self.live and state != shown[0] and accepted < requested:
+                shown[0] = state
+                self._say(f"  teacher: {state}")
+
+        return report
+
     def finish_all(self) -> None:
         """End every open task (work that stopped short of its total, like early stopping)."""
         with self._lock:

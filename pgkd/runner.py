@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from pgkd import distributed
 from pgkd.build import build_run
 from pgkd.config import Config
 from pgkd.errors import PluginError
@@ -22,6 +24,7 @@ from pgkd.progress import Progress
 from pgkd.report import write_report
 from pgkd.rundir.directory import BEST_DIR, SUMMARY_FILE, RunDirectory
 from pgkd.store import atomic_write_json
+from pgkd.students.data_parallel import DataParallel
 
 
 def summarize(run_dir: RunDirectory, state: LoopState, usage: Usage) -> dict[str, Any]:
@@ -72,10 +75,11 @@ async def execute(
     overwrite: bool = False,
     extra_plugins: Sequence[object] = (),
     entry_points_enabled: bool = True,
+    parallel: DataParallel | None = None,
 ) -> dict[str, Any]:
     """Build the run (:func:`pgkd.build.build_run`), run its loop, then write ``summary.json``
     and ``report.html`` and fire ``on_run_end``; returns the summary. A coroutine, so code
-    that already runs an event loop can await it."""
+    that already runs an event loop can await it. ``parallel``: rank 0 of a launched run."""
     built = build_run(
         config,
         run_dir,
@@ -84,6 +88,7 @@ async def execute(
         overwrite=overwrite,
         extra_plugins=extra_plugins,
         entry_points_enabled=entry_points_enabled,
+        parallel=parallel,
     )
     progress.begin(config, built.setup.splits)
     try:
@@ -111,20 +116,30 @@ def run(
     extra_plugins: Sequence[object] = (),
     entry_points_enabled: bool = True,
 ) -> dict[str, Any]:
-    """Start a new run in ``out``; returns the summary."""
-    run_dir = RunDirectory(out)
-    run_dir.check_new(overwrite=overwrite)
-    return asyncio.run(
-        execute(
-            config,
-            run_dir,
-            resume=False,
-            overwrite=overwrite,
-            progress=progress or Progress.auto(),
-            extra_plugins=extra_plugins,
-            entry_points_enabled=entry_points_enabled,
+    """Start a new run in ``out``; returns the summary. Under a launcher with several
+    processes (:mod:`pgkd.distributed`) rank 0 runs it and the others serve its fits."""
+    if distributed.worker():
+        return distributed.serve(
+            config, extra_plugins=extra_plugins, entry_points_enabled=entry_points_enabled
         )
-    )
+    run_dir = RunDirectory(out)
+    with _main_process() as parallel:
+        run_dir.check_new(overwrite=overwrite)
+        summary = asyncio.run(
+            execute(
+                config,
+                run_dir,
+                resume=False,
+                overwrite=overwrite,
+                progress=progress or Progress.auto(),
+                extra_plugins=extra_plugins,
+                entry_points_enabled=entry_points_enabled,
+                parallel=parallel,
+            )
+        )
+        if parallel is not None:
+            parallel.finish(summary)
+    return summary
 
 
 def resume(
@@ -135,20 +150,41 @@ def resume(
     extra_plugins: Sequence[object] = (),
     entry_points_enabled: bool = True,
 ) -> dict[str, Any]:
-    """Continue the run in ``out`` from its last completed step."""
+    """Continue the run in ``out`` from its last completed step (under a launcher, as
+    :func:`run` does)."""
     run_dir = RunDirectory(out)
     config = run_dir.load_config()
     run_dir.check_resumable(config, changed)
-    return asyncio.run(
-        execute(
-            config,
-            run_dir,
-            resume=True,
-            progress=progress or Progress.auto(),
-            extra_plugins=extra_plugins,
-            entry_points_enabled=entry_points_enabled,
+    if distributed.worker():
+        return distributed.serve(
+            config, extra_plugins=extra_plugins, entry_points_enabled=entry_points_enabled
         )
-    )
+    with _main_process() as parallel:
+        summary = asyncio.run(
+            execute(
+                config,
+                run_dir,
+                resume=True,
+                progress=progress or Progress.auto(),
+                extra_plugins=extra_plugins,
+                entry_points_enabled=entry_points_enabled,
+                parallel=parallel,
+            )
+        )
+        if parallel is not None:
+            parallel.finish(summary)
+    return summary
+
+
+@contextmanager
+def _main_process() -> Iterator[DataParallel | None]:
+    """Rank 0's group in a launched run (released at the end, also on an error); None in a
+    single-process run."""
+    if not distributed.launched():
+        yield None
+        return
+    with distributed.main_process() as parallel:
+        yield parallel
 
 
 __all__ = ["SUMMARY_FILE", "PluginError", "RunDirectory", "execute", "resume", "run", "summarize"]

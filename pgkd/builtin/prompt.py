@@ -6,6 +6,8 @@ Sections appear only when a plugin supplied them, so disabling ``validation_repo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import orjson
 
 from pgkd.hookspecs import hookimpl
@@ -28,7 +30,8 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _line(example: Example) -> str:
+def example_line(example: Example) -> str:
+    """One example as the prompt shows it: its text, true label and the student's answer."""
     text = orjson.dumps(example.sample.text).decode()
     pred = example.prediction
     if pred is None:
@@ -47,7 +50,7 @@ def render_prompt(context: StepContext, n_samples: int) -> Prompt:
     shown: dict[str, tuple[Example, ...]] = {}
     few_shot = context.examples.get("few_shot")
     if few_shot:
-        parts += ["Labelled examples of the task:", "\n".join(map(_line, few_shot))]
+        parts += ["Labelled examples of the task:", example_block(few_shot)]
         shown["few_shot"] = tuple(few_shot)
     report = context.report.get("validation_report")
     if report:
@@ -59,7 +62,7 @@ def render_prompt(context: StepContext, n_samples: int) -> Prompt:
     for key, title in SECTIONS:
         examples = context.examples.get(key)
         if examples:
-            parts += [title, "\n".join(map(_line, examples))]
+            parts += [title, example_block(examples)]
             shown[key] = tuple(examples)
     extra = [text for name, text in context.report.items() if name != "validation_report"]
     parts += extra
@@ -75,6 +78,11 @@ def render_prompt(context: StepContext, n_samples: int) -> Prompt:
         validation=context.validation if report else None,
     )
     return Prompt(system=SYSTEM, user="\n\n".join(parts), contents=contents)
+
+
+def example_block(examples: Sequence[Example]) -> str:
+    """One example list as the prompt shows it (per-call views look for exactly this text)."""
+    return "\n".join(map(example_line, examples))
 
 
 @hookimpl(trylast=True)

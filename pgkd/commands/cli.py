@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pgkd import __version__
 from pgkd.errors import PgkdError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -23,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="pgkd",
         description="Distill an LLM teacher into a small, fast text classifier (PGKD).",
     )
+    parser.add_argument("--version", action="version", version=f"pgkd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="start a PGKD run from a TOML config")
@@ -78,12 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "model", type=Path, help="a run directory, its best/ folder, or a `pgkd export` folder"
     )
-    predict.add_argument("input", type=Path, help="JSONL, CSV/TSV (optionally .gz) or Parquet")
+    predict.add_argument(
+        "input",
+        help="JSONL, CSV/TSV (optionally .gz) or Parquet; with --engine ray also a folder of "
+        "such files or a URL Ray reads (s3://..., gs://...)",
+    )
     predict.add_argument(
         "--out",
-        type=Path,
         required=True,
-        help="output file: .jsonl, .csv (nested fields as JSON text) or .parquet",
+        help="output file: .jsonl, .csv (nested fields as JSON text) or .parquet; with --engine "
+        "ray a new folder of .jsonl or .parquet shards named so (local or a URL)",
     )
     predict.add_argument("--text-field", default="text", help="input field holding the text")
     predict.add_argument(
@@ -107,6 +113,36 @@ def _parser() -> argparse.ArgumentParser:
         "--quantize",
         choices=["int8"],
         help="torch dynamic int8 quantization of a frozen or transformer student (faster on CPU)",
+    )
+    predict.add_argument(
+        "--device",
+        default="auto",
+        help="where a torch student runs: auto (the best device torch sees), cpu, cuda, "
+        "cuda:N or mps",
+    )
+    predict.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process, streamed in chunks (default); ray: Ray Data over --workers "
+        "actors, each loading the student once (pip install 'pgkd[ray]')",
+    )
+    predict.add_argument(
+        "--address",
+        help="--engine ray: the Ray cluster to join (e.g. ray://head:10001); default: start a "
+        "local Ray for this command",
+    )
+    predict.add_argument(
+        "--workers", type=int, default=2, help="--engine ray: worker actors (default 2)"
+    )
+    predict.add_argument(
+        "--worker-threads", type=int, default=1, help="--engine ray: torch threads per worker"
+    )
+    predict.add_argument(
+        "--worker-cpus",
+        type=float,
+        help="--engine ray: CPUs Ray reserves per worker (default 1 on a cluster; a share "
+        "that leaves room for reading on a local Ray)",
     )
     predict.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -146,6 +182,13 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--base-url", help="the teacher's server, for an OpenAI-compatible one (vLLM, Ollama)"
     )
+    compare.add_argument(
+        "--batch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ask the teacher through its provider's batch API, at half price; answers take "
+        "as long as the provider's job (default: the run's [teacher] batch)",
+    )
     compare.add_argument("--json", action="store_true", help="print compare.json, not a table")
 
     sub.add_parser("plugins", help="list loaded plugins and the hooks each implements")
@@ -182,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from pgkd.config import load_config
+    from pgkd.distributed import worker
     from pgkd.progress import Progress
     from pgkd.runner import run
 
@@ -193,12 +237,14 @@ def _run(args: argparse.Namespace) -> int:
     summary = run(
         config, args.out, overwrite=args.overwrite, progress=Progress.auto(quiet=args.quiet)
     )
-    print(format_summary(summary, args.out))
+    if not worker():  # under a launcher, rank 0 alone reports
+        print(format_summary(summary, args.out))
     return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
     from pgkd.config import load_config
+    from pgkd.distributed import worker
     from pgkd.progress import Progress
     from pgkd.runner import SUMMARY_FILE, RunDirectory, resume
 
@@ -211,7 +257,8 @@ def _resume(args: argparse.Namespace) -> int:
         print(f"pgkd: {args.run_dir} already finished; nothing to resume")
         return 0
     summary = resume(args.run_dir, changed=changed, progress=Progress.auto(quiet=args.quiet))
-    print(format_summary(summary, args.run_dir))
+    if not worker():  # under a launcher, rank 0 alone reports
+        print(format_summary(summary, args.run_dir))
     return 0
 
 
@@ -244,13 +291,40 @@ def _predict(args: argparse.Namespace) -> int:
         keep=tuple(args.keep),
         include_text=not args.no_text,
         quantize=args.quantize,
+        device=args.device,
         progress=progress.task("predict", unit="rows"),
     )
+    if args.engine == "ray":
+        progress.close()
+        return _predict_on_ray(args, options)
+    ray_only = {"--address": args.address, "--worker-cpus": args.worker_cpus}
+    given = [flag for flag, value in ray_only.items() if value is not None]
+    if given:
+        progress.close()
+        raise PgkdError(f"{', '.join(given)}: only with --engine ray; add it or drop them")
     try:
-        count = predict_file(args.model, args.input, args.out, options)
+        count = predict_file(args.model, Path(args.input), Path(args.out), options)
     finally:
         progress.close()
     print(f"pgkd: wrote {count} predictions to {args.out}")
+    return 0
+
+
+def _predict_on_ray(args: argparse.Namespace, options: Any) -> int:
+    from dataclasses import replace
+
+    from pgkd.serving.ray_predict import RayOptions, predict_with_ray
+
+    ray_options = RayOptions(
+        address=args.address,
+        workers=args.workers,
+        threads=args.worker_threads,
+        worker_cpus=args.worker_cpus,
+        quiet=args.quiet,
+    )
+    local = replace(options, progress=None)
+    count = predict_with_ray(args.model, args.input, args.out, local, ray_options)
+    print(f"pgkd: wrote {count} predictions in shards under {args.out}")
     return 0
 
 
@@ -275,6 +349,7 @@ def _compare(args: argparse.Namespace) -> int:
         seed=args.seed,
         teacher_model=args.teacher,
         base_url=args.base_url,
+        batch=args.batch,
     )
     if args.json:
         print(json.dumps(result, indent=2))

@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pgkd.errors import ConfigError, RunDirError
-from pgkd.fill.pricing import price_for
+from pgkd.fill.batch_fill import require_batch_api
+from pgkd.fill.pricing import batch_price_for, price_for
 from pgkd.fill.usage import Usage
 from pgkd.store import atomic_write_json
 from pgkd.teachers.base import Teacher, TeacherError
+from pgkd.teachers.batch_api import BatchApi
 from pgkd.teachers.simulation_protocol import SimulationProvider
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ def compare_run(
     teacher: Teacher | None = None,
     teacher_model: str | None = None,
     base_url: str | None = None,
+    batch: bool | None = None,
     extra_plugins: Sequence[object] = (),
     entry_points_enabled: bool = True,
 ) -> dict[str, Any]:
@@ -68,7 +71,8 @@ def compare_run(
 
     ``teacher_model`` (``provider:model``, with ``base_url`` for an OpenAI-compatible server)
     compares against another LLM than the run's; ``teacher`` replaces the teacher object
-    outright (tests).
+    outright (tests). ``batch`` asks through the provider's batch API, at its price (default:
+    the run's ``[teacher] batch``).
     """
     from pgkd.build import build_setup, make_teacher
     from pgkd.progress import Progress
@@ -106,13 +110,20 @@ def compare_run(
             f"{model}: a SIMULATION teacher hands out prepared samples and cannot label a text; "
             "compare against an LLM with --teacher provider:model (and --base-url)"
         )
-    usage = Usage(price=price_for(teacher.settings, type(teacher)))
+    use_batch = config.teacher.batch if batch is None else batch
+    api = require_batch_api(teacher) if use_batch else None
+    pricing = batch_price_for if use_batch else price_for
+    usage = Usage(price=pricing(teacher.settings, type(teacher)))
     concurrency = config.teacher.concurrency
     started = time.perf_counter()
     retries = config.teacher.max_retries
-    predicted = asyncio.run(_teacher_labels(teacher, drawn, concurrency, seed, usage, retries))
+    poll = config.teacher.batch_poll_seconds
+    predicted = asyncio.run(
+        _teacher_labels(teacher, drawn, concurrency, seed, usage, retries, api, poll)
+    )
     teacher_seconds = time.perf_counter() - started
     result = _result(drawn, seed, model, predicted, teacher_seconds, usage, student)
+    result["teacher"]["batch"] = use_batch
     atomic_write_json(run.path / COMPARE_FILE, result)
     return result
 
@@ -157,7 +168,14 @@ def _student_labels(best: Path, texts: Sequence[str]) -> tuple[list[str], float]
 
 
 async def _teacher_labels(
-    teacher: Teacher, drawn: Drawn, concurrency: int, seed: int, usage: Usage, max_retries: int
+    teacher: Teacher,
+    drawn: Drawn,
+    concurrency: int,
+    seed: int,
+    usage: Usage,
+    max_retries: int,
+    batch: BatchApi | None = None,
+    poll_seconds: float = 30.0,
 ) -> list[str]:
     from pgkd.commands.zeroshot import zero_shot_classify
     from pgkd.fill.pool import TeacherFailed
@@ -172,6 +190,8 @@ async def _teacher_labels(
             seed=seed,
             usage=usage,
             max_retries=max_retries,
+            batch=batch,
+            poll_seconds=poll_seconds,
         )
     except TeacherError as exc:
         raise TeacherFailed(

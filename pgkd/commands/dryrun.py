@@ -14,7 +14,8 @@ The estimate assumes every call parses and every step runs (no early stop):
 - output tokens per call: ``samples_per_call`` samples as long as the training texts on
   average (characters / 4) plus JSON and label tokens, capped by ``[teacher] max_tokens``;
 - cost: the teacher's price (``[teacher] options`` ``price_in``/``price_out``, else the built-in
-  table); a model without a known price shows no cost.
+  table); a model without a known price shows no cost. For a provider with a batch API both
+  prices are shown: online, and through the batch API (``[teacher] batch = true``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class DryRunEstimate:
     output_tokens_per_call: int
     price_in: float | None
     price_out: float | None
+    #: The provider's batch API prices (None: no batch API, or no known price).
+    batch_price_in: float | None = None
+    batch_price_out: float | None = None
 
     @property
     def calls(self) -> int:
@@ -60,15 +64,22 @@ class DryRunEstimate:
 
     @property
     def cost_usd(self) -> float | None:
-        if self.price_in is None or self.price_out is None:
+        return self._cost(self.price_in, self.price_out)
+
+    @property
+    def batch_cost_usd(self) -> float | None:
+        return self._cost(self.batch_price_in, self.batch_price_out)
+
+    def _cost(self, price_in: float | None, price_out: float | None) -> float | None:
+        if price_in is None or price_out is None:
             return None
-        return (self.input_tokens * self.price_in + self.output_tokens * self.price_out) / 1e6
+        return (self.input_tokens * price_in + self.output_tokens * price_out) / 1e6
 
 
 def dry_run(config: Config, *, progress: Progress | None = None) -> DryRunEstimate:
     """Train model_0, build step 1's prompt and estimate the run; calls no teacher."""
     from pgkd.build import build_setup, teacher_settings
-    from pgkd.fill.pricing import price_for
+    from pgkd.fill.pricing import batch_price_for, price_for
     from pgkd.loop import LoopState
 
     setup = build_setup(config, progress=progress)
@@ -79,6 +90,7 @@ def dry_run(config: Config, *, progress: Progress | None = None) -> DryRunEstima
     state = LoopState(history=list(splits.train))
     _, prompt = asyncio.run(setup.step_hooks().prepare(1, state, trained))
     price = price_for(teacher_settings(config))
+    batch_price = batch_price_for(teacher_settings(config))
     k = config.teacher.samples_per_call
     schema = task.answer_schema(k, splits.labels)
     sample_tokens = fmean(len(s.text) for s in splits.train) / CHARS_PER_TOKEN
@@ -92,6 +104,8 @@ def dry_run(config: Config, *, progress: Progress | None = None) -> DryRunEstima
         ),
         price_in=price.input_per_mtok if price else None,
         price_out=price.output_per_mtok if price else None,
+        batch_price_in=batch_price.input_per_mtok if batch_price else None,
+        batch_price_out=batch_price.output_per_mtok if batch_price else None,
     )
 
 
@@ -113,6 +127,14 @@ def format_dry_run(estimate: DryRunEstimate, config: Config) -> str:
         cost_line = (
             f"~${cost:,.4f} (${estimate.price_in:g} / ${estimate.price_out:g} per million "
             "input / output tokens)"
+        )
+    batch_cost = estimate.batch_cost_usd
+    if batch_cost is not None:
+        mode = "this run" if t.batch else "with [teacher] batch = true"
+        cost_line += (
+            f"\n  batch cost    ~${batch_cost:,.4f} through the provider's batch API ({mode}; "
+            f"${estimate.batch_price_in:g} / ${estimate.batch_price_out:g} per million tokens, "
+            "answers within the provider's window instead of seconds)"
         )
     caps = [f"max_cost_usd ${t.max_cost_usd:g}"] if t.max_cost_usd else []
     caps += [f"max_calls {t.max_calls}"] if t.max_calls else []

@@ -15,6 +15,9 @@ backoff lends its slot to the next question. A call that runs out of retries, or
 names no valid label becomes ``""``, which scores as wrong. Given a
 :class:`~pgkd.fill.usage.Usage`, every attempt is counted in it (calls, retries, failed calls,
 tokens and, when it has a price, cost), failed attempts too.
+
+Given a ``batch`` API instead, all questions go out as one job of the provider's batch API,
+at its price (:func:`pgkd.fill.batch_questions.answer_in_batches`).
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from pgkd.fill.backoff import Backoff
+from pgkd.fill.batch_questions import answer_in_batches
 from pgkd.fill.sender import CallLimits, RequestSender, backstop
 from pgkd.fill.usage import Usage
 from pgkd.fill.writer import ReplyWriter
 from pgkd.teachers.base import Teacher, TeacherRequest
+from pgkd.teachers.batch_api import BatchApi
 
 __all__ = ["NO_LABEL", "label_schema", "parse_label", "zero_shot_classify"]
 
@@ -90,13 +95,16 @@ async def zero_shot_classify(
     max_retries: int = 5,
     backoff: Backoff | None = None,
     usage: Usage | None = None,
+    batch: BatchApi | None = None,
+    poll_seconds: float = 30.0,
 ) -> list[str]:
     """One label per text, in the order of ``texts``, as the teacher picks it.
 
     ``concurrency`` calls run at once. Each call uses temperature 0 and seed ``seed + index``;
     ``max_tokens`` caps the answer. ``max_retries`` and ``backoff`` are the transport policy
     (``[teacher] max_retries`` and the pool's default backoff unless given). ``usage``, when
-    given, counts every attempt.
+    given, counts every attempt. With ``batch``, the questions go out as batch jobs, polled
+    every ``poll_seconds``, and ``concurrency`` does not apply.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -117,6 +125,17 @@ async def zero_shot_classify(
         )
         for index, text in enumerate(texts)
     ]
+    if batch is not None:
+        replies = await answer_in_batches(
+            batch,
+            requests,
+            usage=usage if usage is not None else Usage(),
+            max_retries=max_retries,
+            poll_seconds=poll_seconds,
+            backoff=backoff,
+            name=teacher.name,
+        )
+        return [parse_label(reply.text, labels) for reply in replies]
     limits = CallLimits(
         max_retries=max_retries,
         max_reasks=0,

@@ -44,9 +44,10 @@ from typing import Any, Protocol
 from pgkd.errors import BudgetExceeded, PgkdError
 from pgkd.fill.answer import MalformedAnswer
 from pgkd.fill.backoff import Backoff
+from pgkd.fill.batch_fill import BatchFill, BatchMode, require_batch_api
 from pgkd.fill.cache import ResponseCache
 from pgkd.fill.call import CallOutcome, CallRunner, call_id
-from pgkd.fill.pricing import price_for
+from pgkd.fill.pricing import batch_price_for, price_for
 from pgkd.fill.ratelimit import RateLimit
 from pgkd.fill.sender import CallLimits, backstop
 from pgkd.fill.usage import Usage, UsageTotals
@@ -121,7 +122,9 @@ class Generation(UsageTotals):
 
 
 @dataclass(slots=True)
-class _Tally:
+class FillTally:
+    """What a fill has in hand so far (shared by the online and the batch dispatch)."""
+
     requested: int
     taken: list[tuple[int, list[Candidate]]] = field(default_factory=list)
     unparsable: list[tuple[int, list[Candidate]]] = field(default_factory=list)
@@ -172,6 +175,7 @@ class TeacherPool:
         call_timeout: float | None = None,
         max_abandoned_calls: int | None = None,
         prepare_call: CallPreparer | None = None,
+        batch: BatchMode | None = None,
     ) -> None:
         if concurrency < 1 or samples_per_call < 1 or max_retries < 0 or max_reasks < 0:
             raise ValueError("concurrency and samples_per_call must be >= 1, retries >= 0")
@@ -185,8 +189,12 @@ class TeacherPool:
             max_cost_usd if max_cost_usd is not None else self.usage.max_cost_usd
         )
         self.usage.max_calls = max_calls if max_calls is not None else self.usage.max_calls
+        #: Fills go through the provider's batch API (:mod:`pgkd.fill.batch_fill`).
+        self.batch = batch
+        self.batch_api = require_batch_api(teacher) if batch is not None else None
         if self.usage.price is None:
-            self.usage.price = price_for(teacher.settings, type(teacher))
+            pricing = batch_price_for if batch is not None else price_for
+            self.usage.price = pricing(teacher.settings, type(teacher))
         self.usage.check_priced(teacher.name)
         self.limits = CallLimits(
             max_retries=max_retries,
@@ -229,11 +237,22 @@ class TeacherPool:
             raise BudgetExceeded(str(self.budget_exhausted))
         started = time.perf_counter()
         before = self.usage.totals()
-        tally = _Tally(requested=n_samples)
+        tally = FillTally(requested=n_samples)
         runner = self._runner(prompt, step, tally)
-        planner = _Planner(self, prompt, context, step, n_samples)
+        planner = CallPlanner(self, prompt, context, step, n_samples)
         try:
-            await self._dispatch(runner, tally, planner)
+            if self.batch is not None and self.batch_api is not None:
+                batch = BatchFill(
+                    self,
+                    self.batch,
+                    self.batch_api,
+                    step=step,
+                    template=runner.template,
+                    failure=TeacherFailed,
+                )
+                await batch.run(planner, tally)
+            else:
+                await self._dispatch(runner, tally, planner)
         finally:
             await self.writer.drain()
         if tally.failure is not None:
@@ -256,7 +275,7 @@ class TeacherPool:
             seconds=time.perf_counter() - started,
         )
 
-    def _runner(self, prompt: Prompt, step: int, tally: _Tally) -> CallRunner:
+    def _runner(self, prompt: Prompt, step: int, tally: FillTally) -> CallRunner:
         template = self.request_for(CallPlan(prompt, self.samples_per_call))
         runner: CallRunner
 
@@ -299,7 +318,7 @@ class TeacherPool:
             contents=plan.prompt.contents,
         )
 
-    async def _dispatch(self, runner: CallRunner, tally: _Tally, planner: _Planner) -> None:
+    async def _dispatch(self, runner: CallRunner, tally: FillTally, planner: CallPlanner) -> None:
         """Start calls while the batch needs them, the plan has more and a slot is free (calls
         waiting out a backoff hold none); settle each as it finishes; cancel the rest once
         full. ``expected`` is what the running calls will bring, by their plans."""
@@ -351,7 +370,9 @@ class TeacherPool:
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
 
-    def _settle(self, task: asyncio.Task[CallOutcome], tally: _Tally, max_abandoned: int) -> bool:
+    def _settle(
+        self, task: asyncio.Task[CallOutcome], tally: FillTally, max_abandoned: int
+    ) -> bool:
         """Count a finished call into ``tally``; True when it gave up (to be replaced)."""
         exc = task.exception()
         if exc is None:
@@ -387,7 +408,7 @@ class TeacherPool:
         await self.teacher.aclose()
 
 
-class _Planner:
+class CallPlanner:
     """The plans of one fill's calls, in issue order: a replacement for a call that gave up
     first, else the next plan from the pool's ``prepare_call`` (the fill's prompt and
     ``samples_per_call`` without one, or without a step context), until a plan of 0."""

@@ -13,7 +13,7 @@ from pgkd.teachers.base import Teacher, TeacherSettings
 from pgkd.teachers.prices import Price
 from pgkd.teachers.registry import provider_class
 
-__all__ = ["Price", "price_for"]
+__all__ = ["Price", "batch_price_for", "price_for"]
 
 
 def price_for(
@@ -23,3 +23,12 @@ def price_for(
     ``settings.provider`` (the base class for a provider a plugin registers)."""
     cls = teacher_class if teacher_class is not None else provider_class(settings.provider)
     return cls.price_for(settings)
+
+
+def batch_price_for(
+    settings: TeacherSettings, teacher_class: type[Teacher] | None = None
+) -> Price | None:
+    """The price of ``settings``' teacher through its batch API (None without one, or
+    without a known price); ``teacher_class`` as in :func:`price_for`."""
+    cls = teacher_class if teacher_class is not None else provider_class(settings.provider)
+    return cls.batch_price_for(settings)

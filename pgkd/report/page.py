@@ -14,6 +14,7 @@ from typing import Any
 from pgkd.report.markup import esc, money, num, signed
 from pgkd.report.quality import confusion_section, per_class_section, scores_section
 from pgkd.report.rundata import RunData, load_run
+from pgkd.report.spend import gain_section
 from pgkd.report.teaching import (
     prompts_section,
     sample_table_section,
@@ -185,6 +186,7 @@ def render_report(run: RunData) -> str:
             confusion_section(run),
             samples_section(run),
             teacher_section(run),
+            gain_section(run),
             sample_table_section(run),
             prompts_section(run),
         )
@@ -197,6 +199,7 @@ def render_report(run: RunData) -> str:
             ("confusion", "Confusions"),
             ("samples", "Samples"),
             ("teacher", "Teacher"),
+            ("gain", "Gain per spend"),
             ("table", "Sample table"),
             ("prompts", "Prompts"),
         )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from pgkd.config import Config, config_from_mapping, dump_toml
+from pgkd.config import Config, dump_toml, load_config
 from pgkd.errors import RunDirError
+from pgkd.rundir.inputs import (
+    changed_inputs,
+    fingerprint_inputs,
+    keep_in_memory_rows,
+    relative_to_run,
+)
 from pgkd.store import atomic_write_bytes, atomic_write_json, read_jsonl
 
 CONFIG_FILE = "config.toml"
@@ -21,15 +25,6 @@ INPUTS_FILE = "inputs.json"
 BEST_DIR = "best"
 CACHE_FILE = "cache.sqlite"
 EMBEDDINGS_FILE = "embeddings.sqlite"
-
-
-def fingerprint_inputs(config: Config) -> dict[str, str | None]:
-    """SHA-256 of each data file, so a resume can prove it trains on the same data."""
-    out: dict[str, str | None] = {}
-    for key in ("train", "validation", "test"):
-        path = getattr(config.data, key)
-        out[key] = hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
-    return out
 
 
 def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -75,14 +70,19 @@ class RunDirectory:
                     "it, or pass --overwrite to start over"
                 )
 
-    def create(self, config: Config, *, overwrite: bool) -> None:
-        """Create the directory for a new run and write its resolved config."""
+    def create(self, config: Config, *, overwrite: bool) -> Config:
+        """Create the directory for a new run and write its resolved config and the fingerprint
+        of its data; rows given in memory are written into the run first, and the returned
+        config (the one saved) points at them."""
         self.check_new(overwrite=overwrite)
         if self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.config_path, dump_toml(config.to_toml_dict()).encode())
-        atomic_write_json(self.path / INPUTS_FILE, fingerprint_inputs(config))
+        config = config.model_copy(update={"data": keep_in_memory_rows(config.data, self.path)})
+        saved = relative_to_run(config.to_toml_dict(), self.path)
+        atomic_write_bytes(self.config_path, dump_toml(saved).encode())
+        atomic_write_json(self.path / INPUTS_FILE, fingerprint_inputs(config.data))
+        return config
 
     def check_resumable(self, config: Config, changed: Config | None) -> None:
         """Refuse to resume when the config or the data files differ from the run's."""
@@ -95,20 +95,19 @@ class RunDirectory:
                 )
         recorded = self.path / INPUTS_FILE
         if recorded.exists():
-            before = json.loads(recorded.read_text(encoding="utf-8"))
-            now = fingerprint_inputs(config)
-            moved = [key for key in before if before[key] != now.get(key)]
+            moved = changed_inputs(json.loads(recorded.read_text(encoding="utf-8")), config.data)
             if moved:
                 raise RunDirError(
                     f"{self.path}: data changed since the run started ([data] {', '.join(moved)}); "
-                    "restore the original files or start a new run"
+                    "restore the original data or start a new run"
                 )
 
     def load_config(self) -> Config:
+        """The run's saved config; data paths relative to the run directory (rows it was given
+        in memory) resolve against it."""
         if not self.config_path.exists():
             raise RunDirError(f"{self.path}: no {CONFIG_FILE}; this is not a pgkd run directory")
-        raw = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
-        return config_from_mapping(raw, source=str(self.config_path))
+        return load_config(self.config_path)
 
     def metrics(self) -> list[dict[str, Any]]:
         """Metric lines by step; a step journaled twice (a resume) keeps its last line."""

@@ -12,13 +12,16 @@ its encoder, the mean pooling with L2 normalisation it was trained on, and its l
 in one graph (not an encoder plus a separate head file): a consumer runs one model.
 
 The folder holds ``model.onnx``, the tokenizer files (``tokenizer.json`` for any fast-tokenizer
-runtime) and ``pgkd_onnx.json``: labels in column order, ``max_length``, the student kind and
+runtime), the model's ``config.json`` with the labels (what Hugging Face Optimum's
+``ORTModelForSequenceClassification.from_pretrained(folder)`` needs to run it) and
+``pgkd_onnx.json``: labels in column order, ``max_length``, the student kind and
 whether the weights are int8. ``--quantize int8`` applies onnxruntime dynamic quantization
 (int8 weights of MatMul/Gemm; ~2x faster on CPU). ``pgkd predict EXPORT_DIR ...`` runs it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -61,7 +64,7 @@ def export_model(model: Path, out: Path, *, fmt: str = "onnx", quantize: str | N
         )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    module, tokenizer, labels, max_length = _graph(source, kind)
+    module, tokenizer, labels, max_length, config = _graph(source, kind)
     target = out / MODEL_FILE
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
         fp32 = Path(tmp) / MODEL_FILE
@@ -72,6 +75,7 @@ def export_model(model: Path, out: Path, *, fmt: str = "onnx", quantize: str | N
             shutil.move(str(fp32), target)
     tokenizer.model_max_length = max_length
     tokenizer.save_pretrained(str(out))
+    _write_model_config(config, labels, out)
     marker = {
         "format": EXPORT_FORMAT_VERSION,
         "model": MODEL_FILE,
@@ -88,8 +92,8 @@ def export_model(model: Path, out: Path, *, fmt: str = "onnx", quantize: str | N
     return target
 
 
-def _graph(source: Path, kind: str) -> tuple[torch.nn.Module, Any, tuple[str, ...], int]:
-    """The module to trace, with its tokenizer, labels and max length."""
+def _graph(source: Path, kind: str) -> tuple[torch.nn.Module, Any, tuple[str, ...], int, Any]:
+    """The module to trace, with its tokenizer, labels, max length and model config."""
     if kind == "transformer":
         from pgkd.students.transformer import TransformerStudent
 
@@ -100,12 +104,23 @@ def _graph(source: Path, kind: str) -> tuple[torch.nn.Module, Any, tuple[str, ..
             student.tokenizer,
             student.labels,
             student.max_length,
+            student.model.config,
         )
     from pgkd.serving.inference import FrozenPredictor
 
     frozen = FrozenPredictor.load(source, None, batch_size=len(TRACE_TEXTS))
     graph = FrozenGraph(frozen.encoder, frozen.head.weight, frozen.head.bias)
-    return graph, frozen.tokenizer, frozen.labels, frozen.max_length
+    return graph, frozen.tokenizer, frozen.labels, frozen.max_length, frozen.encoder.config
+
+
+def _write_model_config(config: Any, labels: tuple[str, ...], out: Path) -> None:
+    """``config.json`` with the labels, which Hugging Face Optimum's ONNX Runtime classes read:
+    ``ORTModelForSequenceClassification.from_pretrained(out)`` runs the export and names its
+    columns. The graph's ``logits`` output is what they read."""
+    config = copy.deepcopy(config)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    config.save_pretrained(str(out))
 
 
 class ClassifierGraph(torch.nn.Module):

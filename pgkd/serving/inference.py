@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import torch
 
+    from pgkd.students.device import Placement
+
 Probabilities = npt.NDArray[np.float32]
 QUANTIZE_CHOICES = ("int8",)
 ONNX_MARKER = "pgkd_onnx.json"
@@ -104,12 +106,16 @@ def read_export_marker(directory: Path) -> dict[str, Any]:
 
 
 def load_predictor(
-    model: Path, *, quantize: str | None = None, batch_size: int = 64
+    model: Path, *, quantize: str | None = None, batch_size: int = 64, device: str = "auto"
 ) -> Predictor | RecordPredictor:
     """The fastest predictor for what ``model`` holds: class probabilities for a classifier,
-    the student's own records for other tasks."""
+    the student's own records for other tasks. ``device`` is where a torch student runs
+    (``--device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``)."""
+    from pgkd.students.device import check_device_name
+
     if quantize is not None and quantize not in QUANTIZE_CHOICES:
         raise ConfigError(f"--quantize {quantize}: use one of {', '.join(QUANTIZE_CHOICES)}")
+    check_device_name(device, "--device")
     directory = resolve_model_dir(model)
     if (directory / ONNX_MARKER).is_file():
         if quantize:
@@ -117,19 +123,36 @@ def load_predictor(
                 f"{directory}: an ONNX export is quantized when exported; drop --quantize or "
                 "run `pgkd export ... --quantize int8`"
             )
+        if device not in ("auto", "cpu"):
+            raise ConfigError(
+                f"{directory}: an ONNX export runs on onnxruntime's CPU provider; drop "
+                f"--device {device} or predict from the run's best/ folder"
+            )
         return OnnxPredictor.load(directory, batch_size)
+    if quantize and resolve_placement(device).device.type != "cpu":
+        raise ConfigError(
+            f"--quantize int8 runs on the CPU only; add --device cpu or drop --quantize "
+            f"(--device {device} is {resolve_placement(device).device})"
+        )
     kind = read_marker(directory)["kind"]
     if kind == "frozen":
-        return FrozenPredictor.load(directory, quantize, batch_size)
+        return FrozenPredictor.load(directory, quantize, batch_size, device)
     if kind == "transformer":
-        return TransformerPredictor.load(directory, quantize, batch_size)
+        return TransformerPredictor.load(directory, quantize, batch_size, device)
     if quantize:
         raise ConfigError(
             f"{directory}: --quantize works for frozen and transformer students, not {kind!r}; "
             "drop --quantize"
         )
     student = load_saved_student(directory, registered_student_kinds(directory))
-    return plugin_predictor(directory, student, batch_size)
+    return plugin_predictor(directory, student, batch_size, device)
+
+
+def resolve_placement(device: str) -> Placement:
+    """Where ``--device`` puts a predictor's torch model (precision chosen for the device)."""
+    from pgkd.students.device import placement
+
+    return placement(device, setting="--device")
 
 
 def registered_student_kinds(directory: Path) -> dict[str, Any]:
@@ -157,10 +180,10 @@ def run_plugin_refs(directory: Path) -> list[str]:
 
 
 def plugin_predictor(
-    directory: Path, student: Student, batch_size: int
+    directory: Path, student: Student, batch_size: int, device: str = "auto"
 ) -> Predictor | RecordPredictor:
     """A plugin's student as a predictor: its own records, or a classifier's probabilities."""
-    student.settings = replace(student.settings, batch_size=batch_size)
+    student.settings = replace(student.settings, batch_size=batch_size, device=device)
     if isinstance(student, RecordPredictor):
         return student
     if isinstance(student, ClassifierStudent):
@@ -222,15 +245,20 @@ class TransformerPredictor:
     student: Any
 
     @classmethod
-    def load(cls, directory: Path, quantize: str | None, batch_size: int) -> TransformerPredictor:
+    def load(
+        cls, directory: Path, quantize: str | None, batch_size: int, device: str = "auto"
+    ) -> TransformerPredictor:
         from pgkd.students.transformer import TransformerStudent
 
+        resolve_placement(device)  # a missing GPU is refused as --device, before any work
         student = TransformerStudent.load(directory)
         options = dict(student.settings.options)
         if quantize and student.model is not None:
             options["bf16"] = False  # int8 kernels, not bf16 autocast
             student.model = quantize_int8(student.model)
-        student.settings = replace(student.settings, batch_size=batch_size, options=options)
+        student.settings = replace(
+            student.settings, batch_size=batch_size, options=options, device=device
+        )
         return cls(student.labels, student)
 
     def predict_proba(self, texts: Sequence[str]) -> Probabilities:
@@ -249,19 +277,25 @@ class FrozenPredictor:
     head: Any
     max_length: int
     batch_size: int
+    placement: Placement
 
     @classmethod
-    def load(cls, directory: Path, quantize: str | None, batch_size: int) -> FrozenPredictor:
+    def load(
+        cls, directory: Path, quantize: str | None, batch_size: int, device: str = "auto"
+    ) -> FrozenPredictor:
         from pgkd.students.backbone import effective_max_length, load_encoder, load_tokenizer
         from pgkd.students.frozen import FrozenEncoderStudent
 
+        # The student's own placement and cache are for training; build only the head here.
         student = FrozenEncoderStudent.load(directory)
+        where = resolve_placement(device)
         path = student.cache.path
         tokenizer, encoder = load_tokenizer(path), load_encoder(path)
         if quantize:
             encoder = quantize_int8(encoder)
+        encoder = where.place(encoder)
         length = effective_max_length(student.cache.max_length, tokenizer, encoder.config)
-        return cls(student.labels, encoder, tokenizer, student.head, length, batch_size)
+        return cls(student.labels, encoder, tokenizer, student.head, length, batch_size, where)
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         import torch
@@ -272,11 +306,12 @@ class FrozenPredictor:
         ids = tokenize(self.tokenizer, texts, self.max_length)
         out = np.zeros((len(texts), int(self.encoder.config.hidden_size)), dtype=np.float32)
         pad_id = int(self.tokenizer.pad_token_id or 0)
-        with torch.inference_mode(), _quiet_quantization():
+        where = self.placement
+        with torch.inference_mode(), _quiet_quantization(), where.autocast():
             for positions, rows in sorted_batches(ids, self.batch_size):
-                inputs = pad_batch(rows, pad_id)
+                inputs = where.move(pad_batch(rows, pad_id))
                 hidden = self.encoder(**inputs).last_hidden_state
-                out[positions] = mean_pool(hidden, inputs["attention_mask"]).numpy()
+                out[positions] = mean_pool(hidden, inputs["attention_mask"]).cpu().numpy()
         return out
 
     def predict_proba(self, texts: Sequence[str]) -> Probabilities:

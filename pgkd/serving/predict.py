@@ -52,13 +52,13 @@ class PredictOptions:
     keep: Sequence[str] = ()
     include_text: bool = True
     quantize: str | None = None
+    #: Where a torch student runs: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    device: str = "auto"
     #: Called with (rows done, estimated total or None) after every chunk.
     progress: Callable[[int, int | None], None] | None = field(default=None, compare=False)
 
 
-def _chunk_columns(
-    path: Path, rows: list[tuple[int, Record]], options: PredictOptions
-) -> ChunkRows:
+def chunk_columns(path: Path, rows: list[tuple[int, Record]], options: PredictOptions) -> ChunkRows:
     numbers, texts = [], []
     kept: dict[str, list[Any]] = {name: [] for name in options.keep}
     for number, record in rows:
@@ -95,7 +95,9 @@ def predict_file(
 
     options = options or PredictOptions()
     output_format(output_path)  # refuse a bad --out before loading a model
-    predictor = load_predictor(model_dir, quantize=options.quantize, batch_size=options.batch_size)
+    predictor = load_predictor(
+        model_dir, quantize=options.quantize, batch_size=options.batch_size, device=options.device
+    )
     return predict_records(predictor, input_path, output_path, options)
 
 
@@ -118,7 +120,7 @@ def predict_records(
     count = 0
     try:
         for rows in chunks(stream_records(input_path, columns=columns), options.chunk_rows):
-            writer.write(predict_chunk(_chunk_columns(input_path, rows, options)))
+            writer.write(predict_chunk(chunk_columns(input_path, rows, options)))
             count += len(rows)
             if options.progress is not None:
                 options.progress(count, total)

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -58,6 +58,33 @@ def stream_records(
             yield from _jsonl(path, fh)
         else:
             yield from _csv(path, fh, csv_delimiter)
+
+
+def stream_open_records(
+    path: str,
+    raw: IO[bytes],
+    *,
+    columns: Sequence[str] | None = None,
+    csv_delimiter: str | None = None,
+) -> Iterator[tuple[int, Record]]:
+    """The records of one file that is already open as (decompressed) bytes, numbered and
+    parsed exactly as :func:`stream_records` does: how Ray Data's read tasks read a file from
+    any filesystem. ``path`` names the file in messages and picks the format; Parquet needs a
+    seekable ``raw``."""
+    named = Path(path)
+    fmt = input_format(named)
+    if fmt == "parquet":
+        yield from _parquet(named, columns, raw)
+        return
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
+    if fmt == "csv" and csv_delimiter is None:
+        sample = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES].decode("utf-8-sig", errors="ignore")
+        csv_delimiter = sniff_delimiter(named, sample)
+    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
+    if fmt == "jsonl":
+        yield from _jsonl(named, text)
+    else:
+        yield from _csv(named, text, csv_delimiter)
 
 
 def chunks(rows: Iterator[tuple[int, Record]], size: int) -> Iterator[list[tuple[int, Record]]]:
@@ -123,22 +150,28 @@ def _csv(path: Path, fh: IO[str], delimiter: str | None) -> Iterator[tuple[int, 
 
 
 def _sniff(path: Path, fh: IO[str]) -> str:
-    name = path.name.lower()
-    if name.endswith((".tsv", ".tsv.gz")):
-        return "\t"
     sample = fh.read(SNIFF_BYTES)
     fh.seek(0)
+    return sniff_delimiter(path, sample)
+
+
+def sniff_delimiter(path: Path, sample: str) -> str:
+    """The CSV delimiter: a tab for ``.tsv``, else guessed from the file's first bytes."""
+    if path.name.lower().endswith((".tsv", ".tsv.gz")):
+        return "\t"
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
 
 
-def _parquet(path: Path, columns: Sequence[str] | None) -> Iterator[tuple[int, Record]]:
+def _parquet(
+    path: Path, columns: Sequence[str] | None, handle: IO[bytes] | None = None
+) -> Iterator[tuple[int, Record]]:
     import pyarrow.parquet as pq
 
     try:
-        source = pq.ParquetFile(path)
+        source = pq.ParquetFile(path if handle is None else handle)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
     present = set(source.schema_arrow.names)

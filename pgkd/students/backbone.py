@@ -48,9 +48,10 @@ def resolve_backbone(backbone: str | None) -> Path:
 def portable_settings(settings: StudentSettings, backbone_path: Path) -> StudentSettings:
     """Settings to save with a model: the packaged backbone stays by name (it moves with the
     venv), a local folder is made absolute so the saved model loads from any directory. Options
-    that tie a student to its run directory are dropped."""
+    that tie a student to its run directory are dropped, and so are the device and precision it
+    trained with: a saved student runs on whatever the loading machine has (``--device``)."""
     options = {k: v for k, v in settings.options.items() if k not in RUN_LOCAL_OPTIONS}
-    settings = replace(settings, options=options)
+    settings = replace(settings, options=options, device="auto", precision="auto")
     if settings.backbone in (None, PACKAGED_BACKBONE):
         return settings
     return replace(settings, backbone=str(backbone_path.resolve()))

@@ -29,6 +29,10 @@ class StudentSettings:
     epochs: int = 30
     patience: int = 5
     threads: int | None = None
+    #: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (:mod:`pgkd.students.device`).
+    device: str = "auto"
+    #: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (:mod:`pgkd.students.device`).
+    precision: str = "auto"
     options: Mapping[str, JsonValue] = field(default_factory=dict)
 
 

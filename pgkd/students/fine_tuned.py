@@ -19,6 +19,7 @@ import torch
 from pgkd.errors import DataError
 from pgkd.students.backbone import effective_max_length, resolve_backbone
 from pgkd.students.base import FitReport, ProgressCallback, StudentSettings
+from pgkd.students.device import Placement, student_placement
 from pgkd.students.training import FineTuning, ModelBatch, prepare_training
 from pgkd.types import Sample
 
@@ -47,10 +48,26 @@ class FineTunedStudent(abc.ABC, Generic[EncodedT]):
         self.model: PreTrainedModel | None = None
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.max_length = settings.max_length
+        self._placement: Placement | None = None
 
     @property
     def bf16(self) -> bool:
         return bool(self.settings.options.get("bf16", False))
+
+    @property
+    def placement(self) -> Placement:
+        """Where the model trains and predicts (``[student] device`` and ``precision``),
+        resolved once; an accelerator that is not there is a :class:`ConfigError`."""
+        if self._placement is None:
+            self._placement = student_placement(self.settings)
+        return self._placement
+
+    def _placed(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        """The model on :attr:`placement`'s device (moved on first use after a load), and
+        the tokenizer."""
+        model, tokenizer = self._require()
+        self.model = model = self.placement.place(model)
+        return model, tokenizer
 
     def fit(
         self,
@@ -61,6 +78,7 @@ class FineTunedStudent(abc.ABC, Generic[EncodedT]):
         if not train:
             raise DataError(f"the {self.kind} student got no training samples; check the seed data")
         started = prepare_training(self.settings, self.seed)
+        placement = self.placement
         self.tokenizer, self.model = self._load_backbone()
         self.max_length = effective_max_length(
             self.settings.max_length, self.tokenizer, self.model.config
@@ -73,7 +91,7 @@ class FineTunedStudent(abc.ABC, Generic[EncodedT]):
             self.seed,
             encode_batch=partial(self._batch, data),
             loss=self._training_loss,
-            bf16=self.bf16,
+            placement=placement,
         )
         validation_loss = partial(self._loss, held_out) if held_out is not None else None
         return tuning.run(data.lengths, validation_loss, progress, started)

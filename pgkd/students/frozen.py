@@ -15,8 +15,11 @@ Out-of-fold predictions on the history (for mining mistakes the full head would 
 only the head, once per fold, on the cached embeddings at the ``C`` the full fit chose: five
 heads on a thousand 384-d vectors take a fraction of a second.
 
-``[student.options] bf16 = true`` embeds under bf16 autocast (2.5x faster on this CPU);
-``embed_max_length`` (default 256) caps the tokens embedded per text; ``embedding_store`` (set
+The encoder runs on the ``[student] device`` in its ``precision`` (:mod:`pgkd.students.device`):
+on the CPU fp32, or bf16 autocast with ``[student.options] bf16 = true`` (2.5x faster on this
+CPU), in batches of ``[student] batch_size``; on an accelerator in batches of 512 (or
+``[student.options] embed_batch_size``). ``embed_max_length`` (default 256) caps the tokens
+embedded per text; ``embedding_store`` (set
 by the runner to a file in the run directory) persists embeddings so a resumed run reuses them.
 """
 
@@ -48,8 +51,10 @@ from pgkd.students.backbone import (
     tokenize,
 )
 from pgkd.students.base import ClassifierStudent, FitReport, ProgressCallback, StudentSettings
+from pgkd.students.device import Placement, student_placement
 from pgkd.students.folds import stratified_folds
 from pgkd.students.loading import read_marker, settings_from_dict, write_marker
+from pgkd.students.setfit_layout import has_body, write_setfit_layout
 from pgkd.types import Sample
 
 if TYPE_CHECKING:
@@ -72,14 +77,27 @@ Vectors = npt.NDArray[np.float32]
 
 class EmbeddingCache:
     """A frozen encoder and every embedding it computed, by text. ``encoded`` counts the texts
-    that went through the encoder (cache misses). ``bf16`` runs the encoder under bf16
+    that went through the encoder (cache misses). The encoder runs where ``placement`` says
+    (the CPU in fp32 without one); ``bf16`` (no placement) runs it on the CPU under bf16
     autocast: 2.5x faster on a CPU with AVX512-BF16, cosine > 0.9999 to the fp32 vectors."""
 
-    def __init__(self, path: Path, max_length: int, batch_size: int, bf16: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_length: int,
+        batch_size: int,
+        bf16: bool = False,
+        placement: Placement | None = None,
+    ) -> None:
         self.path = path
         self.max_length = max_length
         self.batch_size = batch_size
-        self.bf16 = bf16
+        if placement is None:
+            from pgkd.students.device import Precision
+
+            placement = Placement(torch.device("cpu"), Precision("bf16" if bf16 else None))
+        self.placement = placement
+        self.bf16 = placement.precision.autocast == "bf16"
         self.vectors: dict[str, Vectors] = {}
         self.encoded = 0
         self.store: EmbeddingStore | None = None
@@ -106,7 +124,7 @@ class EmbeddingCache:
     def _load(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         if self._model is None or self._tokenizer is None:
             self._tokenizer = load_tokenizer(self.path)
-            self._model = load_encoder(self.path)
+            self._model = self.placement.place(load_encoder(self.path))
             self.max_length = effective_max_length(
                 self.max_length, self._tokenizer, self._model.config
             )
@@ -117,14 +135,11 @@ class EmbeddingCache:
         ids = tokenize(tokenizer, texts, self.max_length)
         pad_id = int(tokenizer.pad_token_id or 0)
         done = 0
-        with (
-            torch.inference_mode(),
-            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
-        ):
+        with torch.inference_mode(), self.placement.autocast():
             for batch in length_sorted_batches([len(row) for row in ids], self.batch_size):
-                inputs = pad_batch([ids[i] for i in batch], pad_id)
+                inputs = self.placement.move(pad_batch([ids[i] for i in batch], pad_id))
                 hidden = model(**inputs).last_hidden_state
-                pooled = mean_pool(hidden, inputs["attention_mask"]).numpy()
+                pooled = mean_pool(hidden, inputs["attention_mask"]).cpu().numpy()
                 for row, i in enumerate(batch):
                     self.vectors[texts[i]] = pooled[row]
                 if self.store is not None:
@@ -172,14 +187,17 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return torch.nn.functional.normalize(summed / counts, p=2.0, dim=1)
 
 
-_SHARED_CACHES: dict[tuple[str, int, bool], EmbeddingCache] = {}
+_SHARED_CACHES: dict[tuple[str, int, str], EmbeddingCache] = {}
 
 
-def shared_cache(path: Path, max_length: int, batch_size: int, bf16: bool) -> EmbeddingCache:
-    """The process-wide cache for one encoder, so new students reuse old embeddings."""
-    key = (str(path.resolve()), max_length, bf16)
+def shared_cache(
+    path: Path, max_length: int, batch_size: int, placement: Placement
+) -> EmbeddingCache:
+    """The process-wide cache for one encoder on one device in one precision, so new
+    students reuse old embeddings."""
+    key = (str(path.resolve()), max_length, placement.describe())
     if key not in _SHARED_CACHES:
-        _SHARED_CACHES[key] = EmbeddingCache(path, max_length, batch_size, bf16)
+        _SHARED_CACHES[key] = EmbeddingCache(path, max_length, batch_size, placement=placement)
     return _SHARED_CACHES[key]
 
 
@@ -311,11 +329,12 @@ class FrozenEncoderStudent(ClassifierStudent):
         super().__init__(settings, labels, seed)
         self.backbone_path = resolve_backbone(settings.backbone)
         cap = int(settings.options.get("embed_max_length", DEFAULT_EMBED_MAX_LENGTH))
+        placement = student_placement(settings)
         self.cache = shared_cache(
             self.backbone_path,
             min(settings.max_length, cap),
-            settings.batch_size,
-            bool(settings.options.get("bf16", False)),
+            placement.embed_batch_size(settings),
+            placement,
         )
         store = settings.options.get("embedding_store")
         if store:
@@ -383,12 +402,22 @@ class FrozenEncoderStudent(ClassifierStudent):
         return proba
 
     def save(self, directory: Path) -> None:
+        """``head.safetensors`` and the marker for pgkd, plus a copy of the encoder and the
+        SetFit files (see :mod:`pgkd.students.setfit_layout`), so the folder loads on its own."""
         from safetensors.numpy import save_file
 
         head = self._require_head()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_file({"weight": head.weight, "bias": head.bias}, str(directory / HEAD_FILE))
+        write_setfit_layout(
+            directory,
+            self.backbone_path,
+            self.labels,
+            head.weight,
+            head.bias,
+            self._embedding_length(),
+        )
         write_marker(
             directory,
             self.kind,
@@ -407,13 +436,25 @@ class FrozenEncoderStudent(ClassifierStudent):
         record = read_marker(directory)
         if record["kind"] != KIND:
             raise RunDirError(f"{directory}: holds a {record['kind']!r} student, not {KIND!r}")
-        student = cls(settings_from_dict(record["settings"]), record["labels"], record["seed"])
+        settings = settings_from_dict(record["settings"])
+        if has_body(directory):
+            # The folder's own copy of the encoder: it loads wherever the folder is moved.
+            settings = replace(settings, backbone=str(directory))
+        student = cls(settings, record["labels"], record["seed"])
         tensors = load_file(str(directory / HEAD_FILE))
         weight, bias = tensors["weight"], tensors["bias"]
         if weight.shape[0] != len(student.labels) or bias.shape != (len(student.labels),):
             raise RunDirError(f"{directory / HEAD_FILE}: shape does not match the labels")
         student.head = LinearHead(weight.astype(np.float32), bias.astype(np.float32))
         return student
+
+    def _embedding_length(self) -> int:
+        """The token limit texts are embedded with: the configured one, capped by the model."""
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(str(self.backbone_path), local_files_only=True)
+        tokenizer = load_tokenizer(self.backbone_path)
+        return effective_max_length(self.cache.max_length, tokenizer, config)
 
     def _require_head(self) -> LinearHead:
         if self.head is None:

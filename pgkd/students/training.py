@@ -1,11 +1,13 @@
 """The fine-tuning loop of transformer students, for pgkd's own and for plugins'.
 
 AdamW with weight decay, linear warmup and decay, length-bucketed batches, gradient clipping,
-optional bf16 autocast on CPU, early stopping on validation loss with the best epoch's weights
-kept in memory and put back, and a progress report per step. What differs between students is
-how a batch of their data becomes model inputs and targets, and how the loss is computed from
-the logits: :class:`FineTuning` takes both as functions. pgkd's sequence classifier
-(:mod:`pgkd.students.transformer`) and the NER plugin's token classifier train through it.
+the student's device and autocast (:mod:`pgkd.students.device`: bf16, or fp16 with a gradient
+scaler on CUDA; on the CPU fp32 unless bf16 is asked for), early stopping on validation loss
+with the best epoch's weights kept in memory and put back, and a progress report per step.
+What differs between students is how a batch of their data becomes model inputs and targets,
+and how the loss is computed from the logits: :class:`FineTuning` takes both as functions.
+pgkd's sequence classifier (:mod:`pgkd.students.transformer`) and the NER plugin's token
+classifier train through it.
 
 A student's ``fit`` calls :func:`prepare_training` before it builds its model (so a fresh
 head's weights depend only on the seed), encodes its data, then runs :meth:`FineTuning.run`.
@@ -16,12 +18,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from pgkd.students.backbone import apply_threads
 from pgkd.students.base import FitReport, ProgressCallback, StudentSettings
+from pgkd.students.data_parallel import DataParallel, claim
+from pgkd.students.device import Placement, Precision
 
 WEIGHT_DECAY = 0.01
 WARMUP_RATIO = 0.06
@@ -91,8 +95,10 @@ class EpochEarlyStopping:
 class FineTuning:
     """How one student fine-tunes its model.
 
-    ``encode_batch`` turns indices into the training data into a :data:`ModelBatch`; ``loss``
-    takes the model's logits (as float32) and the batch's targets and returns the mean loss.
+    ``encode_batch`` turns indices into the training data into a :data:`ModelBatch` (on the
+    CPU; the loop moves it to the device); ``loss`` takes the model's logits (as float32) and the
+    batch's targets and returns the mean loss. ``placement`` is where the model trains (it is
+    moved there); without one, the CPU with bf16 autocast when ``bf16``.
     """
 
     model: torch.nn.Module
@@ -101,6 +107,17 @@ class FineTuning:
     encode_batch: Callable[[list[int]], ModelBatch]
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     bf16: bool = False
+    placement: Placement | None = None
+    scaler: torch.amp.GradScaler | None = field(init=False, default=None)
+    #: Set by :meth:`run` when this fit is a data-parallel one (:mod:`pgkd.students.data_parallel`).
+    parallel: DataParallel | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.placement is None:
+            cpu = torch.device("cpu")
+            self.placement = Placement(cpu, Precision("bf16" if self.bf16 else None))
+        self.model = self.placement.place(self.model)
+        self.scaler = self.placement.grad_scaler()
 
     def run(
         self,
@@ -112,6 +129,7 @@ class FineTuning:
         """Train on the examples whose token counts are ``lengths`` for up to ``[student]
         epochs``, stopping early when ``validation_loss()`` (None without validation data) has
         not improved for ``patience`` epochs; the best epoch's weights are put back."""
+        self.parallel = claim(len(lengths))
         stopping, epochs_run = self._epochs(lengths, validation_loss, progress)
         if stopping.best_state is not None and stopping.best_epoch != epochs_run:
             self.model.load_state_dict(stopping.best_state)
@@ -132,6 +150,7 @@ class FineTuning:
         generator = torch.Generator().manual_seed(self.seed)
         per_epoch = math.ceil(len(lengths) / settings.batch_size)
         total = per_epoch * settings.epochs
+        forward = self.parallel.wrap(self.model) if self.parallel else self.model
         optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=settings.learning_rate, weight_decay=WEIGHT_DECAY
         )
@@ -141,25 +160,44 @@ class FineTuning:
         for epoch in range(1, settings.epochs + 1):
             batches = bucketed_batches(lengths, settings.batch_size, generator)
             for step, batch in enumerate(batches, start=1):
-                self._step(batch, optimizer)
+                self._step(forward, batch, optimizer)
                 scheduler.step()
                 if progress is not None:
                     progress((epoch - 1) * per_epoch + step, total, f"epoch {epoch}")
             if validation_loss is None:
                 continue
-            if stopping.update(epoch, validation_loss(), self.model):
+            loss = self.parallel.agree(validation_loss) if self.parallel else validation_loss()
+            if stopping.update(epoch, loss, self.model):
                 if progress is not None:
                     progress(total, total, f"stopped early after epoch {epoch}")
                 return stopping, epoch
         return stopping, settings.epochs
 
-    def _step(self, batch: list[int], optimizer: torch.optim.Optimizer) -> None:
+    def _step(
+        self, forward: torch.nn.Module, batch: list[int], optimizer: torch.optim.Optimizer
+    ) -> None:
+        """One optimizer step; ``forward`` is the model, or its DDP wrapper in a data-parallel
+        fit, where this rank trains on its shard of ``batch`` with its loss weighted."""
+        placement = self.placement
+        assert placement is not None
+        weight = 1.0
+        if self.parallel is not None:
+            batch, weight = self.parallel.shard(batch)
         self.model.train()
         inputs, targets = self.encode_batch(batch)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            logits = self.model(**inputs).logits
-        loss = self.loss(logits.float(), targets)
+        with placement.autocast():
+            logits = forward(**placement.move(inputs)).logits
+        loss = self.loss(logits.float(), placement.tensor(targets)) * weight
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
+        if self.scaler is None:
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), MAX_GRAD_NORM)
+            optimizer.step()
+            return
+        # fp16: scale the loss so small gradients survive, unscale before clipping; a step
+        # whose gradients overflowed is skipped and the scale lowered.
+        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        self.scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), MAX_GRAD_NORM)
-        optimizer.step()
+        self.scaler.step(optimizer)
+        self.scaler.update()

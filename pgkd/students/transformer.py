@@ -2,7 +2,8 @@
 
 The loop is :mod:`pgkd.students.training`'s: AdamW with linear warmup and decay, dynamic
 padding, length-bucketed batches, early stopping on validation loss with the best epoch's
-weights kept in memory, and optional bf16 autocast on CPU (``[student.options] bf16 = true``);
+weights kept in memory, on the ``[student] device`` in its ``precision``
+(:mod:`pgkd.students.device`; on the CPU fp32, or bf16 with ``[student.options] bf16 = true``);
 the loss is cross-entropy over the classes. Saved with ``save_pretrained``, so
 ``transformers.pipeline("text-classification", model=DIR)`` reads it.
 """
@@ -87,17 +88,16 @@ class TransformerStudent(FineTunedStudent[Encoded], ClassifierStudent):
 
     def _logits(self, ids: TokenIds) -> torch.Tensor:
         """Logits in the order of ``ids``, batched by length with dynamic padding."""
-        model, tokenizer = self._require()
+        model, tokenizer = self._placed()
+        placement = self.placement
         model.train(False)
         out = torch.empty((len(ids), len(self.labels)), dtype=torch.float32)
         pad_id = int(tokenizer.pad_token_id or 0)
         batches = length_sorted_batches([len(row) for row in ids], self.settings.batch_size)
-        with (
-            torch.inference_mode(),
-            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
-        ):
+        with torch.inference_mode(), placement.autocast():
             for batch in batches:
-                out[batch] = model(**pad_batch([ids[i] for i in batch], pad_id)).logits.float()
+                inputs = placement.move(pad_batch([ids[i] for i in batch], pad_id))
+                out[batch] = model(**inputs).logits.float().cpu()
         return out
 
     def _loss(self, data: Encoded) -> float:

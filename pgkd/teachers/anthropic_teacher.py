@@ -38,12 +38,14 @@ import anthropic
 import orjson
 
 from pgkd.teachers.answer_format import TOOL_DESCRIPTION, TOOL_NAME, object_schema
+from pgkd.teachers.anthropic_batch import AnthropicBatches
 from pgkd.teachers.base import (
     TeacherReply,
     TeacherRequest,
     TeacherSettings,
     TransientTeacherError,
 )
+from pgkd.teachers.batch_api import BatchApi
 from pgkd.teachers.options import SdkOptions
 from pgkd.teachers.sdk_teacher import SdkTeacher
 from pgkd.teachers.secrets import api_key
@@ -110,6 +112,8 @@ class AnthropicTeacher(SdkTeacher):
     sdk: ClassVar[Any] = anthropic
     sdk_error = anthropic.AnthropicError
     endpoint = "/v1/messages"
+    #: Message Batches bill half the online price (:mod:`pgkd.teachers.anthropic_batch`).
+    batch_discount: ClassVar[float | None] = 0.5
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
@@ -121,6 +125,9 @@ class AnthropicTeacher(SdkTeacher):
     def new_client(self, **common: Any) -> Any:
         credentials: dict[str, Any] = {"api_key": self._key} if self._key else {}
         return anthropic.AsyncAnthropic(**credentials, **common)
+
+    def batch_api(self) -> BatchApi:
+        return AnthropicBatches(self)
 
     async def complete(self, request: TeacherRequest) -> TeacherReply:
         ledger = self.prompt_cache

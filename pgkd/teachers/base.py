@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pgkd.teachers.prices import FREE, Price, list_price
+from pgkd.teachers.prices import FREE, Price, batch_list_price, list_price
 from pgkd.types import PromptContents
 
 if TYPE_CHECKING:  # pydantic is imported when a teacher is built, not with ``import pgkd``
+    from pgkd.teachers.batch_api import BatchApi
     from pgkd.teachers.options import TeacherOptions
 
 
@@ -118,6 +119,9 @@ class Teacher(abc.ABC):
     free: ClassVar[bool] = False
     #: The provider's id in the ``genai-prices`` table; None: no list prices.
     price_provider: ClassVar[str | None] = None
+    #: What the provider's batch API (:meth:`batch_api`) charges, as a share of the online
+    #: price, where its price table has no batch price of its own; None: no batch API.
+    batch_discount: ClassVar[float | None] = None
 
     def __init__(self, settings: TeacherSettings) -> None:
         self.settings = settings
@@ -149,9 +153,28 @@ class Teacher(abc.ABC):
             return None
         return list_price(cls.price_provider, settings.model)
 
+    @classmethod
+    def batch_price_for(cls, settings: TeacherSettings) -> Price | None:
+        """What calls through the batch API cost: the model's batch list price, else the
+        online price (:meth:`price_for`, the ``price_in``/``price_out`` options included)
+        times :attr:`batch_discount`. None without a batch API or a known price."""
+        if cls.batch_discount is None:
+            return None
+        options = cls.parse_options(settings)
+        overridden = options.price_in is not None and options.price_out is not None
+        if not overridden and not cls.free and cls.price_provider is not None:
+            return batch_list_price(cls.price_provider, settings.model, cls.batch_discount)
+        online = cls.price_for(settings)
+        return online.scaled(cls.batch_discount) if online is not None else None
+
     @property
     def name(self) -> str:
         return f"{self.settings.provider}:{self.settings.model}"
+
+    def batch_api(self) -> BatchApi | None:
+        """The provider's batch endpoints (``[teacher] batch = true``), or None when it has
+        none. A provider that returns one declares :attr:`batch_discount` too."""
+        return None
 
     @abc.abstractmethod
     async def complete(self, request: TeacherRequest) -> TeacherReply:

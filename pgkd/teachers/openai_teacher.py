@@ -45,6 +45,8 @@ from pgkd.teachers.base import (
     TeacherSettings,
     TransientTeacherError,
 )
+from pgkd.teachers.batch_api import BatchApi
+from pgkd.teachers.openai_batch import OpenAIBatches
 from pgkd.teachers.options import SdkOptions
 from pgkd.teachers.sdk_teacher import SdkTeacher
 from pgkd.teachers.secrets import api_key
@@ -72,6 +74,8 @@ class OpenAITeacher(SdkTeacher):
     sdk: ClassVar[Any] = openai
     sdk_error = openai.OpenAIError
     endpoint = "/chat/completions"
+    #: The Batch API bills half the online price (:mod:`pgkd.teachers.openai_batch`).
+    batch_discount: ClassVar[float | None] = 0.5
 
     def __init__(self, settings: TeacherSettings) -> None:
         super().__init__(settings)
@@ -95,6 +99,9 @@ class OpenAITeacher(SdkTeacher):
 
     def new_client(self, **common: Any) -> Any:
         return openai.AsyncOpenAI(api_key=self._key, **common)
+
+    def batch_api(self) -> BatchApi:
+        return OpenAIBatches(self)
 
     def payload(self, request: TeacherRequest) -> dict[str, Any]:
         """The chat completions request body."""

@@ -17,7 +17,7 @@ of which ``cache_read_tokens`` were read from the provider's prompt cache and
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -40,6 +40,8 @@ class Price:
     cache_write_per_mtok: float | None = None
     table: Any = field(default=None, compare=False, repr=False)
     tier_start: int | None = field(default=None, compare=False, repr=False)
+    #: Applied to what ``table`` computes (a discount on a tiered price, see :meth:`scaled`).
+    table_scale: float = field(default=1.0, compare=False, repr=False)
 
     def cost(
         self,
@@ -62,7 +64,7 @@ class Price:
                 cache_read_tokens=cache_read_tokens or None,
                 cache_write_tokens=cache_write_tokens or None,
             )
-            return float(self.table.calc_price(usage)["total_price"])
+            return float(self.table.calc_price(usage)["total_price"]) * self.table_scale
         read = self.input_per_mtok if self.cache_read_per_mtok is None else self.cache_read_per_mtok
         write = (
             self.input_per_mtok if self.cache_write_per_mtok is None else self.cache_write_per_mtok
@@ -76,6 +78,21 @@ class Price:
         )
         return total / 1e6
 
+    def scaled(self, factor: float) -> Price:
+        """Every rate times ``factor`` (a batch discount)."""
+
+        def times(rate: float | None) -> float | None:
+            return None if rate is None else rate * factor
+
+        return replace(
+            self,
+            input_per_mtok=self.input_per_mtok * factor,
+            output_per_mtok=self.output_per_mtok * factor,
+            cache_read_per_mtok=times(self.cache_read_per_mtok),
+            cache_write_per_mtok=times(self.cache_write_per_mtok),
+            table_scale=self.table_scale * factor,
+        )
+
 
 FREE = Price(0.0, 0.0)
 
@@ -83,11 +100,27 @@ FREE = Price(0.0, 0.0)
 def list_price(provider: str, model: str) -> Price | None:
     """The ``genai-prices`` price of ``model`` at ``provider`` (a provider id of that table),
     or None when the table does not know the model."""
-    return _lookup(provider, model.strip().lower())
+    return _lookup(provider, model.strip().lower(), False)
+
+
+def batch_list_price(provider: str, model: str, discount: float) -> Price | None:
+    """The price of ``model``'s requests through ``provider``'s batch API: the table's batch
+    prices where it has them (its ``processing = batch`` variant), else the list price times
+    ``discount`` (the provider's published batch discount); None for an unknown model."""
+    found = _lookup(provider, model.strip().lower(), True)
+    if found is not None:
+        return found
+    online = list_price(provider, model)
+    return online.scaled(discount) if online is not None else None
+
+
+#: The ``genai-prices`` price context of a request sent through a batch API.
+BATCH_CONTEXT = {"processing": "batch"}
 
 
 @functools.lru_cache(maxsize=256)
-def _lookup(provider: str, model: str) -> Price | None:
+def _lookup(provider: str, model: str, batch: bool) -> Price | None:
+    """The table's price; with ``batch``, its batch variant, or None when it has none."""
     from genai_prices import data_snapshot
 
     # The bundled snapshot only: never a price update over the network.
@@ -96,7 +129,10 @@ def _lookup(provider: str, model: str) -> Price | None:
         _, info = snapshot.find_provider_model(model, None, provider, None)
     except LookupError:
         return None
-    table = info.get_prices(datetime.now(tz=UTC))
+    now = datetime.now(tz=UTC)
+    if batch and not _has_variant(info, BATCH_CONTEXT, now):
+        return None
+    table = info.get_prices(now, BATCH_CONTEXT if batch else None)
     raw = [
         getattr(table, key, None)
         for key in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
@@ -108,6 +144,17 @@ def _lookup(provider: str, model: str) -> Price | None:
     if not starts:
         return Price(rates[0], rates[1], rates[2], rates[3])
     return Price(rates[0], rates[1], rates[2], rates[3], table=table, tier_start=min(starts))
+
+
+def _has_variant(info: Any, context: dict[str, str], now: datetime) -> bool:
+    """Whether the table prices requests of ``context`` apart (an active variant for them)."""
+    for variant in getattr(info, "price_variants", None) or ():
+        constraint = variant.constraint
+        if constraint is not None and not constraint.active(now):
+            continue
+        if all(context.get(key) == value for key, value in variant.when.items()):
+            return True
+    return False
 
 
 def _rate(value: Any) -> float | None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -72,13 +73,32 @@ def test_save_load_round_trip(tiny_bert: Path, toy_samples: ToySamples, tmp_path
     student.fit(toy_samples(40, 1), toy_samples(10, 2))
     query = texts(toy_samples(10, 3))
     student.save(tmp_path / "model")
-    names = sorted(p.name for p in (tmp_path / "model").iterdir())
-    assert names == ["head.safetensors", MARKER]
+    names = {p.name for p in (tmp_path / "model").iterdir()}
+    assert {"head.safetensors", MARKER, "model_head.pkl", "config_setfit.json"} <= names
+    assert {"modules.json", "config.json", "model.safetensors", "tokenizer.json"} <= names
     marker = json.loads((tmp_path / "model" / MARKER).read_text())
     assert marker["kind"] == "frozen" and marker["labels"] == list(LABELS)
     for loaded in (FrozenEncoderStudent.load(tmp_path / "model"), load_student(tmp_path / "model")):
         assert isinstance(loaded, FrozenEncoderStudent) and loaded.labels == LABELS
         np.testing.assert_array_equal(loaded.predict_proba(query), student.predict_proba(query))
+
+
+def test_saved_folder_loads_without_its_backbone(
+    tiny_bert: Path, toy_samples: ToySamples, tmp_path: Path
+) -> None:
+    backbone = Path(shutil.copytree(tiny_bert, tmp_path / "backbone"))
+    student = frozen(backbone)
+    student.fit(toy_samples(40, 1), toy_samples(10, 2))
+    query = texts(toy_samples(10, 3))
+    expected = student.predict_proba(query)
+    student.save(tmp_path / "model")
+    shutil.rmtree(backbone)
+    moved = Path(shutil.move(tmp_path / "model", tmp_path / "elsewhere"))
+    # pgkd reads head.safetensors; SetFit's pickle is written for others and never unpickled.
+    (moved / "model_head.pkl").write_bytes(b"not a pickle")
+    loaded = load_student(moved)
+    assert isinstance(loaded, FrozenEncoderStudent) and loaded.backbone_path == moved
+    np.testing.assert_allclose(loaded.predict_proba(query), expected, atol=1e-6)
 
 
 def test_new_student_embeds_only_new_texts(tiny_bert: Path, toy_samples: ToySamples) -> None:

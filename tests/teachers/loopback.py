@@ -3,6 +3,8 @@
 - OpenAI chat completions: ``POST /v1/chat/completions`` (``base_url = url + "/v1"``)
 - Anthropic messages: ``POST /v1/messages`` (``base_url = url``)
 - Bedrock Converse: ``POST /model/{modelId}/converse`` (``endpoint_url = url``)
+- OpenAI's Batch API and Anthropic's Message Batches: see :mod:`tests.teachers.loopback_batches`
+  (``batch_polls``, ``batch_script``, ``batch_rates``, ``job_script``; jobs in ``batches``)
 
 Every answer holds as many samples as the request's schema asks for (``minItems``), with labels
 from the schema's ``enum``, and texts unique across the server's life (``"loopback r<request>
@@ -50,6 +52,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from tests.teachers.loopback_batches import BatchEndpoints
+
 ANSWERING = {"ok", "malformed", "truncated", "wrong_label", "bad_record", "no_labels"}
 ANSWERING |= {"double", "slow"}
 
@@ -73,6 +77,8 @@ class Served:
     label: str = ""
     cache_read: int = 0
     cache_write: int = 0
+    #: The batch job that ran this request ("" for an online request).
+    batch: str = ""
 
     @property
     def delivered(self) -> bool:
@@ -92,6 +98,10 @@ class LoopbackServer:
         hang: float = 5.0,
         slow: float = 0.5,
         prompt_cache: bool = False,
+        batch_polls: int = 2,
+        batch_script: Sequence[str] = (),
+        batch_rates: Mapping[str, float] | None = None,
+        job_script: Sequence[str] = (),
     ) -> None:
         self.latency = latency
         self.script = list(script)
@@ -106,6 +116,14 @@ class LoopbackServer:
         self.max_in_flight = 0
         self._in_flight = 0
         self._rng = random.Random(seed)
+        #: Batch endpoints (see :mod:`tests.teachers.loopback_batches`): status reads a job
+        #: stays in progress, faults per batched request, outcomes per job.
+        self.batch_polls = batch_polls
+        self.batch_script = list(batch_script)
+        self.batch_rates = dict(batch_rates or {})
+        self.job_script = list(job_script)
+        self._batch_rng = random.Random(seed + 1)
+        self.batches = BatchEndpoints(self)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
@@ -175,6 +193,48 @@ class LoopbackServer:
                 roll -= rate
             return "ok"
 
+    def next_batch_fault(self) -> str:
+        with self._lock:
+            if self.batch_script:
+                return self.batch_script.pop(0)
+            roll = self._batch_rng.random()
+            for fault, rate in self.batch_rates.items():
+                if roll < rate:
+                    return fault
+                roll -= rate
+            return "ok"
+
+    def next_job_outcome(self) -> str:
+        with self._lock:
+            return self.job_script.pop(0) if self.job_script else "ok"
+
+    def answer_batch_item(
+        self, protocol: str, body: Any, fault: str, job_id: str
+    ) -> dict[str, Any]:
+        """Answer one request of an ending job as its online endpoint would; logged as a
+        Served whose tokens count the request body as the online server counts a POST."""
+        raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        record = Served(
+            index=-1,
+            protocol=protocol,
+            fault=fault,
+            status=200,
+            key=hashlib.sha256(raw).hexdigest()[:16],
+            arrived=time.monotonic(),
+            body=body,
+            path=f"batch:{job_id}",
+            batch=job_id,
+        )
+        self._enter(record)
+        try:
+            record.input_tokens = max(1, len(raw) // 4)
+            self._use_prompt_cache(protocol, body, record)
+            payload = _answer(protocol, body, record, fault)
+            record.answered = time.monotonic()
+        finally:
+            self._leave()
+        return payload
+
     def _enter(self, record: Served) -> None:
         with self._lock:
             record.index = len(self.served)
@@ -225,7 +285,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        if self.path == "/_stats":
+        if self.server.owner.batches.handles(self.path):
+            self._batch("GET", b"")
+        elif self.path == "/_stats":
             self._send(200, self.server.owner.stats(), {})
         else:
             self._send(404, {"message": "not found"}, {})
@@ -234,6 +296,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         arrived = time.monotonic()
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if owner.batches.handles(self.path):
+            self._batch("POST", raw)
+            return
         protocol = _protocol(self.path)
         if protocol is None:
             self._send(404, {"message": f"no route {self.path}"}, {})
@@ -295,10 +360,22 @@ class _Handler(BaseHTTPRequestHandler):
         record.answered = time.monotonic()
         self._send(status, payload, {**headers, **extra})
 
-    def _send(self, status: int, payload: Any, headers: Mapping[str, str]) -> None:
-        data = json.dumps(payload).encode()
+    def _batch(self, method: str, raw: bytes) -> None:
+        endpoints = self.server.owner.batches
+        content_type = self.headers.get("content-type") or ""
+        status, payload, kind = endpoints.handle(method, self.path, content_type, raw)
+        self._send(status, payload, {}, content_type=kind)
+
+    def _send(
+        self,
+        status: int,
+        payload: Any,
+        headers: Mapping[str, str],
+        content_type: str = "application/json",
+    ) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         lines = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}"]
-        lines += ["content-type: application/json", f"content-length: {len(data)}"]
+        lines += [f"content-type: {content_type}", f"content-length: {len(data)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         # Head and body in one write: two small writes meet Nagle + delayed ACK (40 ms stalls).
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)

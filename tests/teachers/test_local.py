@@ -186,3 +186,19 @@ def test_drop_middle_lines_keeps_head_and_tail() -> None:
     assert any("lines left out" in line for line in lines)
     assert _drop_middle_lines(text, budget=len(text), count=len) is not None
     assert _drop_middle_lines("one very long line", budget=5, count=len) is None
+
+
+@pytest.mark.parametrize("smollm2", [{"n_gpu_layers": -1}], indirect=True)
+def test_n_gpu_layers_reaches_llama_cpp(smollm2: LocalTeacher) -> None:
+    """``[teacher] options.n_gpu_layers`` is handed to llama.cpp (-1: every layer); a CPU-only
+    build loads the model all the same."""
+    llama = smollm2._load()
+    assert llama.model_params.n_gpu_layers == 2**31 - 1  # llama-cpp-python's "all layers"
+    assert LocalTeacher(TeacherSettings("local", "smollm2")).n_gpu_layers == 0
+
+
+def test_n_gpu_layers_below_minus_one_is_refused(tmp_path: Path) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    with pytest.raises(ConfigError, match=r"\[teacher\] options.n_gpu_layers: .*-1 \(got -2\)"):
+        LocalTeacher(TeacherSettings("local", str(model), options={"n_gpu_layers": -2}))

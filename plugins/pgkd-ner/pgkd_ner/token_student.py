@@ -161,17 +161,16 @@ class TokenClassifierStudent(FineTunedStudent[Encoded], EntityTagger):
 
     def _log_probs(self, ids: Sequence[Sequence[int]]) -> list[torch.Tensor]:
         """Per text, log-probabilities of every tag at every token, shape (tokens, tags)."""
-        model, tokenizer = self._require()
+        model, tokenizer = self._placed()
+        placement = self.placement
         model.train(False)
         out: list[torch.Tensor] = [torch.empty(0)] * len(ids)
         pad_id = int(tokenizer.pad_token_id or 0)
         batches = length_sorted_batches([len(row) for row in ids], self.settings.batch_size)
-        with (
-            torch.inference_mode(),
-            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
-        ):
+        with torch.inference_mode(), placement.autocast():
             for batch in batches:
-                logits = model(**pad_batch([ids[i] for i in batch], pad_id)).logits.float()
+                inputs = placement.move(pad_batch([ids[i] for i in batch], pad_id))
+                logits = model(**inputs).logits.float().cpu()
                 log_probs = torch.log_softmax(logits, dim=-1)
                 for row, i in enumerate(batch):
                     out[i] = log_probs[row, : len(ids[i])]
