@@ -49,6 +49,7 @@ from pgkd.fill.backoff import RetryWait
 from pgkd.fill.batch_jobs import ENDED_EVENT, JOB_EVENT, BatchLedger
 from pgkd.fill.cache import request_key
 from pgkd.fill.call import REASK_NOTE, CallOutcome, attempt_seed, call_id
+from pgkd.fill.sender import teacher_call_event
 from pgkd.teachers.base import (
     Teacher,
     TeacherError,
@@ -58,7 +59,6 @@ from pgkd.teachers.base import (
     TransientTeacherError,
 )
 from pgkd.teachers.batch_api import BatchApi, BatchItem, BatchStatus
-from pgkd.teachers.secrets import one_line
 from pgkd.types import CallPlan
 
 if TYPE_CHECKING:
@@ -497,28 +497,21 @@ class BatchFill:
     ) -> dict[str, Any]:
         """A ``teacher_call`` event, as online calls journal them, plus the job."""
         settings = self.teacher.settings
-        event: dict[str, Any] = {
-            "event": "teacher_call",
-            "step": self.step,
-            "call_id": call_id(self.step, item.index),
-            "attempt": item.attempt,
-            "retry": item.retry,
-            "provider": settings.provider,
-            "model": settings.model,
-            "seed": item.request.seed,
-            "input_tokens": reply.input_tokens if reply else 0,
-            "output_tokens": reply.output_tokens if reply else 0,
-            "cache_read_tokens": reply.cache_read_tokens if reply else 0,
-            "cache_write_tokens": reply.cache_write_tokens if reply else 0,
-            "ok": error is None,
-            "cached": cached,
-            "text": reply.text if reply else "",
-        }
+        event = teacher_call_event(
+            step=self.step,
+            call_id=call_id(self.step, item.index),
+            attempt=item.attempt,
+            retry=item.retry,
+            provider=settings.provider,
+            model=settings.model,
+            request=item.request,
+            reply=reply,
+            error=error,
+            cached=cached,
+        )
         if job_id is not None:
             event["batch_job"] = job_id
             event["custom_id"] = item.custom_id(self.step)
-        if error is not None:
-            event["error"] = one_line(error)
         return event
 
 

@@ -47,6 +47,42 @@ from pgkd.teachers.secrets import one_line
 log = logging.getLogger("pgkd.teachers")
 
 
+def teacher_call_event(
+    *,
+    step: int,
+    call_id: str,
+    attempt: int,
+    retry: int,
+    provider: str,
+    model: str,
+    request: TeacherRequest,
+    reply: TeacherReply | None,
+    error: str | None,
+    cached: bool,
+) -> dict[str, Any]:
+    """The journal's ``teacher_call`` event of one attempt, online or in a batch job."""
+    event: dict[str, Any] = {
+        "event": "teacher_call",
+        "step": step,
+        "call_id": call_id,
+        "attempt": attempt,
+        "retry": retry,
+        "provider": provider,
+        "model": model,
+        "seed": request.seed,
+        "input_tokens": reply.input_tokens if reply else 0,
+        "output_tokens": reply.output_tokens if reply else 0,
+        "cache_read_tokens": reply.cache_read_tokens if reply else 0,
+        "cache_write_tokens": reply.cache_write_tokens if reply else 0,
+        "ok": error is None,
+        "cached": cached,
+        "text": reply.text if reply else "",
+    }
+    if error is not None:
+        event["error"] = one_line(error)
+    return event
+
+
 def backstop(teacher: Teacher) -> float:
     """The engine's own per-request time limit: providers enforce ``settings.timeout`` on the
     wire (where it covers the request alone, not a first call's client set-up); the engine only
@@ -241,23 +277,15 @@ class RequestSender:
         cached: bool = False,
     ) -> dict[str, Any]:
         provider, model = self._provider_model()
-        event: dict[str, Any] = {
-            "event": "teacher_call",
-            "step": self.step,
-            "call_id": call_id,
-            "attempt": attempt,
-            "retry": retry,
-            "provider": provider,
-            "model": model,
-            "seed": request.seed,
-            "input_tokens": reply.input_tokens if reply else 0,
-            "output_tokens": reply.output_tokens if reply else 0,
-            "cache_read_tokens": reply.cache_read_tokens if reply else 0,
-            "cache_write_tokens": reply.cache_write_tokens if reply else 0,
-            "ok": error is None,
-            "cached": cached,
-            "text": reply.text if reply else "",
-        }
-        if error is not None:
-            event["error"] = one_line(error)
-        return event
+        return teacher_call_event(
+            step=self.step,
+            call_id=call_id,
+            attempt=attempt,
+            retry=retry,
+            provider=provider,
+            model=model,
+            request=request,
+            reply=reply,
+            error=error,
+            cached=cached,
+        )
