@@ -14,7 +14,6 @@ numpy, pydantic or torch) is imported on first use of its name.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from pgkd.errors import (
@@ -27,6 +26,7 @@ from pgkd.errors import (
     RunDirError,
 )
 from pgkd.hookspecs import hookimpl, hookspec
+from pgkd.lazy_names import lazy_names
 from pgkd.teachers.base import (
     Teacher,
     TeacherError,
@@ -153,19 +153,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """Import a lazy public name on first use (PEP 562) and keep it in the module."""
-    try:
-        module, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'pgkd' has no attribute {name!r}") from None
-    value: object = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names("pgkd", _LAZY, globals())
 
 
 __all__ = [

@@ -32,11 +32,11 @@ inside the function, so importing this module stays cheap.
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pgkd.lazy_names import lazy_names
 from pgkd.students.backbone import load_tokenizer, packaged_minilm, quiet_transformers
 
 if TYPE_CHECKING:
@@ -70,19 +70,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """Import a harness name on first use (PEP 562) and keep it in the module."""
-    try:
-        module, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'pgkd.testing' has no attribute {name!r}") from None
-    value: object = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names("pgkd.testing", _LAZY, globals())
 
 
 __all__ = [
