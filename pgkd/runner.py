@@ -123,23 +123,15 @@ def run(
             config, extra_plugins=extra_plugins, entry_points_enabled=entry_points_enabled
         )
     run_dir = RunDirectory(out)
-    with _main_process() as parallel:
-        run_dir.check_new(overwrite=overwrite)
-        summary = asyncio.run(
-            execute(
-                config,
-                run_dir,
-                resume=False,
-                overwrite=overwrite,
-                progress=progress or Progress.auto(),
-                extra_plugins=extra_plugins,
-                entry_points_enabled=entry_points_enabled,
-                parallel=parallel,
-            )
-        )
-        if parallel is not None:
-            parallel.finish(summary)
-    return summary
+    return _on_main_process(
+        config,
+        run_dir,
+        resume=False,
+        overwrite=overwrite,
+        progress=progress,
+        extra_plugins=extra_plugins,
+        entry_points_enabled=entry_points_enabled,
+    )
 
 
 def resume(
@@ -159,12 +151,36 @@ def resume(
         return distributed.serve(
             config, extra_plugins=extra_plugins, entry_points_enabled=entry_points_enabled
         )
+    return _on_main_process(
+        config,
+        run_dir,
+        resume=True,
+        progress=progress,
+        extra_plugins=extra_plugins,
+        entry_points_enabled=entry_points_enabled,
+    )
+
+
+def _on_main_process(
+    config: Config,
+    run_dir: RunDirectory,
+    *,
+    resume: bool,
+    overwrite: bool = False,
+    progress: Progress | None,
+    extra_plugins: Sequence[object],
+    entry_points_enabled: bool,
+) -> dict[str, Any]:
+    """Run or resume on rank 0 (the only process of a single-process run)."""
     with _main_process() as parallel:
+        if not resume:
+            run_dir.check_new(overwrite=overwrite)
         summary = asyncio.run(
             execute(
                 config,
                 run_dir,
-                resume=True,
+                resume=resume,
+                overwrite=overwrite,
                 progress=progress or Progress.auto(),
                 extra_plugins=extra_plugins,
                 entry_points_enabled=entry_points_enabled,
