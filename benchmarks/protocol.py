@@ -20,6 +20,8 @@ student cannot predict them; the count is reported). Each variant is a config ch
     guided_s0/s3/s8    pgkd with the SIMULATION teacher leaning on the guidance with strength
                        0 (classes evenly), 3 or 8 (``guidance_strength``; pgkd is 1): a real LLM
                        told to favour weak classes may move far more than the default mixture
+    pgkd_gated         pgkd plus the ``confident_disagreement`` filter with its calibrated
+                       threshold (it stands down where the probe is not trusted)
     setfit             no teacher: SetFit on the same 800 rows (``benchmarks/setfit_baseline.py``)
 
 ``--writer imitate`` makes the SIMULATION teacher write like the prompt's examples (its
@@ -110,6 +112,8 @@ class Variant:
     kd: dict[str, Any] = field(default_factory=dict)
     #: Outside plugins the arm adds (``"budget"``: pgkd-budget).
     plugins: tuple[str, ...] = ()
+    #: ``[plugins.options]`` tables the arm sets.
+    plugin_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -162,6 +166,11 @@ VARIANTS: dict[str, Variant] = {
         "PGKD, guidance strength 8",
         teacher_options={"strategy": "guided", "guidance_strength": 8.0},
         simulation_only=True,
+    ),
+    "pgkd_gated": Variant(
+        "PGKD + calibrated confident-disagreement filter",
+        teacher_options={"strategy": "guided"},
+        plugin_options={"confident_disagreement": {"enabled": True}},
     ),
     "setfit": Variant("SetFit on the same 800 rows, no teacher (pair budget in the notes)"),
 }
@@ -271,7 +280,7 @@ def build_config(args: argparse.Namespace, data: SeedData, seed: int, variant: V
                 "seed": seed,
                 **variant.kd,
             },
-            "plugins": {"disable": list(variant.disable)},
+            "plugins": {"disable": list(variant.disable), "options": variant.plugin_options},
         },
         source="benchmarks/protocol.py",
     )
