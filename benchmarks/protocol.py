@@ -22,6 +22,8 @@ student cannot predict them; the count is reported). Each variant is a config ch
                        told to favour weak classes may move far more than the default mixture
     pgkd_gated         pgkd plus the ``confident_disagreement`` filter with its calibrated
                        threshold (it stands down where the probe is not trusted)
+    pgkd_explore       pgkd_gated, and half of each step's calls get a plain prompt (the
+                       labels and few-shot examples only: ``call_views``' ``explore = 0.5``)
     setfit             no teacher: SetFit on the same 800 rows (``benchmarks/setfit_baseline.py``)
 
 ``--writer imitate`` makes the SIMULATION teacher write like the prompt's examples (its
@@ -171,6 +173,14 @@ VARIANTS: dict[str, Variant] = {
         "PGKD + calibrated confident-disagreement filter",
         teacher_options={"strategy": "guided"},
         plugin_options={"confident_disagreement": {"enabled": True}},
+    ),
+    "pgkd_explore": Variant(
+        "PGKD + calibrated filter + half the calls plain (explore 0.5)",
+        teacher_options={"strategy": "guided"},
+        plugin_options={
+            "confident_disagreement": {"enabled": True},
+            "call_views": {"explore": 0.5},
+        },
     ),
     "setfit": Variant("SetFit on the same 800 rows, no teacher (pair budget in the notes)"),
 }
