@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import pgkd
 from benchmarks import protocol
 from pgkd.api.settings import build_config
 from pgkd.build import call_preparer
@@ -29,10 +30,9 @@ from pgkd.hookspecs import hookimpl
 from pgkd.plugins import DEFAULT_PLUGINS, build_plugin_manager
 from pgkd.presets import PAPER, PRESETS, Preset
 from pgkd.rundir.directory import RunDirectory, config_diff
-from pgkd.runner import resume, run
 from pgkd.types import Prompt, StepContext
 from tests.core.test_call_views import HELD_OUT, step_context
-from tests.reliability.resume_kit import QUIET, Crash
+from tests.reliability.resume_kit import Crash
 
 #: What the paper preset changes in a resolved config, as pgkd/presets.py and the README list it.
 PAPER_DEPARTURES = {
@@ -275,27 +275,27 @@ class SeenSettings:
             raise Crash(f"stopped in step {self.crash_in}")
 
 
-def test_a_resumed_paper_run_keeps_its_preset(tickets: dict[str, Path], tmp_path: Path) -> None:
-    # Two calls a step (samples_per_call given over the preset's 32): both get the step's
-    # prompt, so the journal records no per-call prompt.
-    config = config_from_mapping(
-        {
-            "data": {"train": str(tickets["train"]), "test": str(tickets["test"])},
-            "teacher": {
-                "model": f"pool:{tickets['pool']}",
-                "concurrency": 2,
-                "samples_per_call": 4,
-            },
-            "student": {"kind": "frozen", "max_length": 64},
-            "kd": {"preset": "paper", "steps": 2, "batch_size": 8},
-        }
-    )
+def test_a_paper_run_from_python_resumes_with_its_preset(
+    tickets: dict[str, Path], tmp_path: Path
+) -> None:
     out = tmp_path / "run"
     first = SeenSettings(crash_in=2)
     with pytest.raises(Crash):
-        run(config, out, progress=QUIET, extra_plugins=[first], entry_points_enabled=False)
+        pgkd.distill(
+            train=str(tickets["train"]),
+            test=str(tickets["test"]),
+            # Two calls a step (samples_per_call given over the preset's 32): both get the
+            # step's prompt, so the journal records no per-call prompt.
+            teacher={"model": f"pool:{tickets['pool']}", "concurrency": 2, "samples_per_call": 4},
+            student={"kind": "frozen", "max_length": 64},
+            kd={"preset": "paper", "steps": 2, "batch_size": 8},
+            out=out,
+            progress=False,
+            extra_plugins=[first],
+        )
+    assert first.settings[1].kd.train_predictions == "in_sample"
     again = SeenSettings()
-    resume(out, progress=QUIET, extra_plugins=[again], entry_points_enabled=False)
+    pgkd.resume(out, progress=False, extra_plugins=[again])
     assert sorted(again.settings) == [2]
     resumed = again.settings[2]
     assert resumed.kd.preset == "paper" and resumed.kd.train_predictions == "in_sample"
