@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 import pgkd
-from benchmarks import protocol
 from pgkd.api.settings import build_config
 from pgkd.build import call_preparer
 from pgkd.builtin.cost_stopping import StopOptions
@@ -244,18 +243,6 @@ def test_the_dry_run_shows_the_preset(train: Path) -> None:
     text = format_dry_run(estimate, config)
     assert "  preset        paper: the PGKD paper's method" in text
     assert 'kd.train_predictions = "in_sample"' in text
-
-
-def test_the_benchmark_arm_paper_is_the_preset(tmp_path: Path, train: Path) -> None:
-    args = protocol.parse(["--dataset", "ag_news"])
-    pool = tmp_path / "pool.jsonl"
-    pool.write_text(train.read_text(encoding="utf-8"), encoding="utf-8")
-    data = protocol.SeedData(train, train, pool, 10, 10, 0, 0)
-    config = protocol.build_config(args, data, 0, protocol.VARIANTS["paper"])
-    assert config.kd.preset == "paper" and config.kd.train_predictions == "in_sample"
-    assert config.teacher.model.startswith("simulation:")
-    assert config.teacher.options["strategy"] == "guided"
-    assert protocol.VARIANTS["paper"].description == "the paper's method (preset paper)"
 
 
 class SeenSettings:
