@@ -93,7 +93,7 @@ class Preset:
 
 DEFAULT = Preset(
     "default",
-    "what ships: the best measured policy (today the code's defaults)",
+    "what ships (today: the built-in defaults, with no change)",
     {},
 )
 

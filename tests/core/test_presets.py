@@ -293,3 +293,12 @@ def test_a_paper_run_from_python_resumes_with_its_preset(
     calls = [e for e in events if e.get("event") == "teacher_call"]
     assert len({e.get("call_id") for e in calls}) >= 4  # two calls in each of two steps
     assert not [e for e in events if e.get("event") == "call_prompt"]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_validates_and_says_in_one_line_what_it_is(train: Path, name: str) -> None:
+    preset = PRESETS[name]
+    assert preset.name == name
+    assert preset.description and "\n" not in preset.description
+    config = config_from_mapping(raw_config(train, kd={"preset": name}))  # unknown keys fail
+    assert config.kd.preset == name
