@@ -21,6 +21,7 @@ from pgkd.builtin.disagreement import DisagreementOptions
 from pgkd.builtin.neighbour_vote import VoteOptions
 from pgkd.builtin.prompt import render_prompt
 from pgkd.builtin.rewrite import RewritePrompt
+from pgkd.commands import cli
 from pgkd.commands.dryrun import DryRunEstimate, format_dry_run
 from pgkd.config import Config, DataConfig, KDConfig, config_from_mapping, load_config
 from pgkd.errors import ConfigError
@@ -165,11 +166,14 @@ def test_a_run_directory_keeps_what_its_preset_set_when_the_preset_changes(
 ) -> None:
     run_dir = RunDirectory(tmp_path / "run")
     run_dir.create(config_from_mapping(raw_config(train, kd={"preset": "paper"})), overwrite=False)
-    moved = Preset("paper", "changed", {"kd": {"few_shot": 3}, "plugins": {"disable": ["dedup"]}})
-    monkeypatch.setitem(PRESETS, "paper", moved)
+    moved = {
+        "kd": {"few_shot": 3},
+        "plugins": {"disable": ["dedup"], "options": {"rewrite": {"enabled": True}}},
+    }
+    monkeypatch.setitem(PRESETS, "paper", Preset("paper", "changed", moved))
     saved = run_dir.load_config()
     assert saved.kd.preset == "paper" and saved.kd.few_shot == 16
-    assert saved.plugins.disable == ["call_views"]
+    assert saved.plugins.disable == ["call_views"] and saved.plugins.options == {}
     assert saved.kd.train_predictions == "in_sample"
 
 
@@ -302,3 +306,22 @@ def test_every_preset_validates_and_says_in_one_line_what_it_is(train: Path, nam
     assert preset.description and "\n" not in preset.description
     config = config_from_mapping(raw_config(train, kd={"preset": name}))  # unknown keys fail
     assert config.kd.preset == name
+
+
+def test_pgkd_resume_checks_a_change_against_the_saved_values_not_a_moved_preset(
+    tmp_path: Path, train: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    RunDirectory(out).create(
+        config_from_mapping(raw_config(train, kd={"preset": "paper"})), overwrite=False
+    )
+    (out / "summary.json").write_text("{}", encoding="utf-8")  # finished: nothing runs
+    # A key the saved config.toml does not hold: applying the preset again would add it.
+    moved = {"plugins": {"options": {"rewrite": {"enabled": True}}}}
+    monkeypatch.setitem(PRESETS, "paper", Preset("paper", "moved", moved))
+    assert cli.main(["resume", str(out), "--set", "kd.steps=10"]) == 0  # the value it has
+    assert "already finished" in capsys.readouterr().out
+    assert cli.main(["resume", str(out), "--set", "kd.steps=3"]) == 2
+    assert "the config changed since the run started (kd.steps (10 -> 3))" in (
+        capsys.readouterr().err
+    )
