@@ -23,7 +23,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from pgkd.errors import ConfigError
 from pgkd.presets import DEFAULT_PRESET, PRESETS, strip_preset
@@ -173,11 +172,7 @@ class KDConfig(_Section):
     @classmethod
     def _known_preset(cls, value: str) -> str:
         if value not in PRESETS:
-            raise PydanticCustomError(
-                "unknown_preset",
-                "unknown preset; use one of: {names}",
-                {"names": ", ".join(PRESETS)},
-            )
+            raise ValueError(f"unknown preset; use one of: {', '.join(PRESETS)}")
         return value
 
     @field_validator("max_chars", mode="before")

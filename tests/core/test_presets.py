@@ -117,7 +117,7 @@ def test_an_unknown_preset_is_one_line_naming_file_key_and_names(
         load_config(path, overrides)
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith(f"{path}: [kd] preset: unknown preset; use one of: ")
+    assert message.startswith(f"{path}: [kd] preset: Value error, unknown preset; use one of: ")
     assert all(name in message for name in PRESETS)
     assert "'papr'" in message
 
