@@ -6,7 +6,8 @@ validation, train model_0, run PGKD, and score model_0 and the best student (low
 loss) on the full test split. Test rows whose label the draw does not contain are dropped (the
 student cannot predict them; the count is reported). Each variant is a config change only:
 
-    pgkd               every built-in plugin on (the paper's method)
+    pgkd               the shipped default (``[kd] preset = "default"``)
+    paper              the paper's method, ``[kd] preset = "paper"`` (pgkd/presets.py)
     uniform            the unguided baseline at equal spend: the teacher ignores the guidance
                        and hands out random pool rows, so classes come in the train split's
                        proportions (``[teacher.options] strategy = "uniform"``)
@@ -120,6 +121,11 @@ class Variant:
 
 VARIANTS: dict[str, Variant] = {
     "pgkd": Variant("PGKD, all plugins", teacher_options={"strategy": "guided"}),
+    "paper": Variant(
+        "the paper's method (preset paper)",
+        teacher_options={"strategy": "guided"},
+        kd={"preset": "paper"},
+    ),
     "uniform": Variant(
         "unguided, equal spend (random pool rows: classes in train proportions)",
         teacher_options={"strategy": "uniform"},

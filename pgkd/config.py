@@ -16,13 +16,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationError,
     ValidationInfo,
     field_serializer,
     field_validator,
+    model_validator,
 )
 
 from pgkd.errors import ConfigError
+from pgkd.presets import DEFAULT_PRESET, PRESETS, strip_preset
+from pgkd.presets import apply_preset as fill_in_preset
 from pgkd.sources import HUB_PREFIX, DataSource, describe, source_value
 
 
@@ -140,6 +144,9 @@ class StudentConfig(_Section):
 
 
 class KDConfig(_Section):
+    #: The named bundle of defaults the other keys start from (:mod:`pgkd.presets`):
+    #: "default" (what ships) or "paper" (the paper's method). Keys set explicitly win.
+    preset: str = DEFAULT_PRESET
     steps: int = Field(10, ge=0)
     patience: int = Field(5, ge=1)
     #: New samples asked of the teacher per KD step.
@@ -160,6 +167,13 @@ class KDConfig(_Section):
     train_predictions: Literal["auto", "out_of_fold", "in_sample"] = "auto"
     #: Stratified folds of the out-of-fold predictions.
     folds: int = Field(5, ge=2)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown preset; use one of: {', '.join(PRESETS)}")
+        return value
 
     @field_validator("max_chars", mode="before")
     @classmethod
@@ -189,10 +203,45 @@ class Config(_Section):
     kd: KDConfig = Field(default_factory=KDConfig)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _fill_from_preset(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Config], info: ValidationInfo
+    ) -> Config:
+        """Fill the keys ``data`` leaves out from its ``[kd] preset`` (validation context
+        ``{"apply_preset": False}`` skips it: a run directory's config is already resolved)."""
+        context = info.context if isinstance(info.context, Mapping) else {}
+        if not isinstance(data, Mapping) or not context.get("apply_preset", True):
+            return handler(data)
+        kd = data.get("kd")
+        name = kd.preset if isinstance(kd, KDConfig) else None
+        if isinstance(kd, Mapping):
+            name = kd.get("preset")
+        preset = PRESETS.get(name if isinstance(name, str) else DEFAULT_PRESET)
+        if preset is None or not preset.settings:
+            return handler(data)
+        raw = {
+            key: explicit_fields(value) if isinstance(value, _Section) else value
+            for key, value in data.items()
+        }
+        return handler(fill_in_preset(preset, raw))
+
+    def explicit_settings(self) -> dict[str, Any]:
+        """The settings given explicitly, as a config's tables: each section's keys that were
+        set, without what the preset filled in (so another preset can fill them anew)."""
+        raw = {name: explicit_fields(getattr(self, name)) for name in type(self).model_fields}
+        return strip_preset(PRESETS[self.kd.preset], raw)
+
     def to_toml_dict(self) -> dict[str, Any]:
         """The resolved config as plain TOML-able data (paths as strings, Nones dropped)."""
         data: dict[str, Any] = _drop_none(self.model_dump(mode="json"))
         return data
+
+
+def explicit_fields(section: BaseModel) -> dict[str, Any]:
+    """A validated section's keys that were set, with their values as they are (data sources
+    stay objects, not text)."""
+    return {name: getattr(section, name) for name in section.model_fields_set}
 
 
 def _drop_none(value: Any) -> Any:
@@ -272,17 +321,22 @@ def _known_keys(loc: Sequence[Any]) -> list[str]:
     return sorted(model.model_fields)
 
 
-def config_from_mapping(raw: Mapping[str, Any], *, source: str = "config") -> Config:
+def config_from_mapping(
+    raw: Mapping[str, Any], *, source: str = "config", apply_preset: bool = True
+) -> Config:
+    """Validate ``raw``; keys it leaves out come from its ``[kd] preset`` unless
+    ``apply_preset`` is false (a run's saved, already resolved config)."""
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={"apply_preset": apply_preset})
     except ValidationError as exc:
         raise ConfigError(_format_error(source, exc)) from None
 
 
-def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
+def load_config(path: Path, overrides: Sequence[str] = (), *, apply_preset: bool = True) -> Config:
     """Read, override and validate a TOML config. Relative data paths resolve against the
-    config file's folder."""
-    return config_from_mapping(read_config_file(path, overrides), source=str(path))
+    config file's folder. ``apply_preset=False`` reads a resolved config (a run's own) as it is."""
+    raw = read_config_file(path, overrides)
+    return config_from_mapping(raw, source=str(path), apply_preset=apply_preset)
 
 
 def read_config_file(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:

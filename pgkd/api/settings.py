@@ -54,7 +54,9 @@ def _starting_point(config: ConfigInput, caller: str) -> tuple[dict[str, Any], s
     if config is None:
         return {}, caller
     if isinstance(config, Config):
-        return {name: _fields(getattr(config, name)) for name in SECTIONS}, caller
+        # Only what was given: keys left to defaults or filled by a preset stay open, so a
+        # preset given on top (kd={"preset": "paper"}) fills them.
+        return config.explicit_settings(), caller
     if isinstance(config, str | os.PathLike):
         return read_config_file(Path(config)), str(config)
     if isinstance(config, Mapping):
@@ -66,11 +68,6 @@ def _starting_point(config: ConfigInput, caller: str) -> tuple[dict[str, Any], s
         f"{caller}: config must be a TOML file's path, a dict or a pgkd.Config, not "
         f"{type(config).__name__}; or leave it out and pass keyword settings"
     )
-
-
-def _fields(section: Any) -> dict[str, Any]:
-    """A validated section's values as they are (data sources stay objects, not text)."""
-    return {name: getattr(section, name) for name in type(section).model_fields}
 
 
 def _apply(raw: dict[str, Any], key: str, value: Any, caller: str) -> None:

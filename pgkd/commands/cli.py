@@ -251,7 +251,9 @@ def _resume(args: argparse.Namespace) -> int:
     run_dir = RunDirectory(args.run_dir)
     changed = None
     if args.config is not None or args.overrides:
-        changed = load_config(args.config or run_dir.config_path, args.overrides)
+        # The run's own config.toml is resolved already: its preset is not applied again.
+        source = args.config or run_dir.config_path
+        changed = load_config(source, args.overrides, apply_preset=args.config is not None)
         run_dir.check_resumable(run_dir.load_config(), changed)
     if (args.run_dir / SUMMARY_FILE).exists():
         print(f"pgkd: {args.run_dir} already finished; nothing to resume")

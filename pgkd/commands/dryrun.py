@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from pgkd.config import Config
+from pgkd.presets import PRESETS, preset_lines
 from pgkd.progress import Progress
 from pgkd.types import Prompt
 
@@ -161,4 +162,12 @@ def format_dry_run(estimate: DryRunEstimate, config: Config) -> str:
         lines.append(
             f"  budget caps   {', '.join(caps)}: the run stops cleanly when one is reached"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + preset_summary(config))
+
+
+def preset_summary(config: Config) -> list[str]:
+    """The run's ``[kd] preset`` and the keys it set, as the dry run prints them."""
+    preset = PRESETS[config.kd.preset]
+    lines = [f"  preset        {preset.name}: {preset.description}"]
+    lines += [f"                {line}" for line in preset_lines(preset, config.to_toml_dict())]
+    return lines

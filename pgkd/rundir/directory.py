@@ -9,6 +9,7 @@ from typing import Any
 
 from pgkd.config import Config, dump_toml, load_config
 from pgkd.errors import RunDirError
+from pgkd.presets import preset_comment
 from pgkd.rundir.inputs import (
     changed_inputs,
     fingerprint_inputs,
@@ -80,7 +81,8 @@ class RunDirectory:
         self.path.mkdir(parents=True, exist_ok=True)
         config = config.model_copy(update={"data": keep_in_memory_rows(config.data, self.path)})
         saved = relative_to_run(config.to_toml_dict(), self.path)
-        atomic_write_bytes(self.config_path, dump_toml(saved).encode())
+        text = preset_comment(saved) + dump_toml(saved)
+        atomic_write_bytes(self.config_path, text.encode())
         atomic_write_json(self.path / INPUTS_FILE, fingerprint_inputs(config.data))
         return config
 
@@ -104,10 +106,11 @@ class RunDirectory:
 
     def load_config(self) -> Config:
         """The run's saved config; data paths relative to the run directory (rows it was given
-        in memory) resolve against it."""
+        in memory) resolve against it. It is read as saved, resolved: its preset is not applied
+        again, so a later change of what a preset sets does not change a resumed run."""
         if not self.config_path.exists():
             raise RunDirError(f"{self.path}: no {CONFIG_FILE}; this is not a pgkd run directory")
-        return load_config(self.config_path)
+        return load_config(self.config_path, apply_preset=False)
 
     def metrics(self) -> list[dict[str, Any]]:
         """Metric lines by step; a step journaled twice (a resume) keeps its last line."""
