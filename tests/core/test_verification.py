@@ -25,6 +25,7 @@ from pgkd.config import Config, config_from_mapping
 from pgkd.fill.answer import MalformedAnswer
 from pgkd.fill.pool import Generation, TeacherPool
 from pgkd.hookspecs import hookimpl
+from pgkd.report.page import write_report
 from pgkd.runner import resume, run
 from pgkd.tasks.classification import ClassificationTask
 from pgkd.teachers.base import TeacherError, TeacherRequest, TeacherSettings
@@ -187,6 +188,8 @@ def test_a_run_rejects_what_the_teacher_disputes_and_counts_the_calls(
     verify_events = [e for e in journal if e["event"] == "teacher_call" and "v" in e["call_id"]]
     assert len(verify_events) == verify_calls
     assert len(prompts) == verify_calls and "Categories:" in prompts[0]["user"]
+    page = write_report(tmp_path / "on").read_text()
+    assert f"include the {verify_calls} calls in which the teacher verified" in page
 
 
 class CrashInStep:
