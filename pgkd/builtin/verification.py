@@ -20,6 +20,8 @@ loop knows nothing of it. Only candidates the built-in checks would accept are a
 parsed, label in the taxonomy, length within ``[kd] min_chars``/``max_chars``, not a
 duplicate of the history or of an earlier candidate, not a copy of held-out text (the same
 rules as :mod:`pgkd.builtin.sample_checks`, applied here because the wrapper runs before them).
+A text holding a held-out passage (eight words of a validation or test text) is never put in
+a prompt, so it is kept without being asked about.
 
 Accounting. The calls go through the pool's own transport layer
 (:class:`~pgkd.fill.sender.RequestSender` with the pool's limits, usage, response cache,
@@ -69,7 +71,7 @@ from pgkd.teachers.base import (
     TransientTeacherError,
 )
 from pgkd.teachers.secrets import one_line
-from pgkd.types import Candidate, Prompt, PromptContents, Rejection, StepContext
+from pgkd.types import Candidate, Prompt, PromptContents, Rejection, Sample, StepContext
 
 __all__ = [
     "NAME",
@@ -215,11 +217,14 @@ class _Verdicts:
     disputed: dict[int, str] = field(default_factory=dict)
 
 
-def worth_verifying(context: StepContext, candidates: Sequence[Candidate]) -> list[int]:
-    """Indices of the candidates the built-in checks would accept (see the module docstring)."""
+def worth_verifying(
+    context: StepContext, candidates: Sequence[Candidate]
+) -> list[tuple[int, Sample]]:
+    """(index, sample) of the candidates the built-in checks would accept and that may be shown
+    to the teacher (see the module docstring)."""
     low, high = context.settings.kd.min_chars, max_chars(context)
     seen = {normalize(s.text) for s in context.history}
-    out: list[int] = []
+    out: list[tuple[int, Sample]] = []
     for i, cand in enumerate(candidates):
         sample = cand.sample
         if sample is None or context.task.label_errors(sample, context.labels):
@@ -232,7 +237,7 @@ def worth_verifying(context: StepContext, candidates: Sequence[Candidate]) -> li
             continue
         if context.guard.copy_kind(sample.text) or context.guard.leaks(sample.text):
             continue
-        out.append(i)
+        out.append((i, sample))
     return out
 
 
@@ -394,13 +399,12 @@ class TeacherVerification:
         before = pool.usage.totals()
         picked = worth_verifying(context, generation.candidates)
         verifier = _Verifier(context, pool, options)
-        texts = [str(generation.candidates[i].sample.text) for i in picked]  # type: ignore[union-attr]
-        answered = await verifier.run(texts) if texts else {}
+        answered = await verifier.run([s.text for _, s in picked]) if picked else {}
         spent = pool.usage.totals().minus(before)
         disputed = {
-            picked[j]: label
+            picked[j][0]: label
             for j, label in answered.items()
-            if label != str(generation.candidates[picked[j]].sample.target)  # type: ignore[union-attr]
+            if label != str(picked[j][1].target)
         }
         self._verdicts = {context.step: _Verdicts(generation.candidates, disputed)}
         if verifier.budget is not None:
@@ -423,7 +427,7 @@ class TeacherVerification:
 def _merged(
     generation: Generation,
     spent: UsageTotals,
-    picked: Sequence[int],
+    picked: Sequence[tuple[int, Sample]],
     answered: Mapping[int, str],
     disputed: Mapping[int, str],
     verifier: _Verifier,

@@ -15,8 +15,10 @@ import pytest
 
 from pgkd import hookspecs
 from pgkd.builtin.verification import (
+    NAME,
     REASON,
     TeacherVerification,
+    VerifiedGeneration,
     labelling_prompt,
     read_verdicts,
     verdict_schema,
@@ -359,4 +361,32 @@ def test_the_openai_teacher_carries_the_verification_request_and_answer(
     ]
     assert generation.calls == pool.usage.calls == 1
     assert generation.input_tokens == served.input_tokens > 0
+    assert isinstance(generation, VerifiedGeneration)
     assert (generation.verification_calls, generation.verified, generation.disagreed) == (1, 3, 2)
+
+
+def test_options_are_checked_and_batch_mode_is_refused(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from pgkd.builtin.verification import VerificationOptions
+    from pgkd.errors import ConfigError
+
+    def settings(options: dict[str, Any]) -> Config:
+        return config_from_mapping(
+            {"data": {"train": "unused.jsonl"}, "plugins": {"options": {NAME: options}}}
+        )
+
+    with pytest.raises(ConfigError, match=r"teacher_verification\]: unknown key\(s\) every"):
+        VerificationOptions.from_settings(settings({"every": 3}))
+    with pytest.raises(ConfigError, match="texts_per_call = 0 must be a whole number >= 1"):
+        VerificationOptions.from_settings(settings({"texts_per_call": 0}))
+    context = SimpleNamespace(settings=settings({"enabled": True}), task=ClassificationTask())
+    wrapper = TeacherVerification().generate(
+        context,  # type: ignore[arg-type]
+        kit.PROMPT,
+        SimpleNamespace(batch=object()),  # type: ignore[arg-type]
+        8,
+    )
+    next(wrapper)
+    with pytest.raises(ConfigError, match=r"\[teacher\] batch"):
+        wrapper.send(object())
