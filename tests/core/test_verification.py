@@ -305,8 +305,9 @@ class FixedBatch:
         return done()
 
 
-def test_the_openai_teacher_carries_the_verification_request_and_answer(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("provider", kit.PROVIDERS)
+def test_real_provider_sdks_carry_the_verification_request_and_answer(
+    monkeypatch: pytest.MonkeyPatch, provider: str
 ) -> None:
     kit.credentials(monkeypatch)
     texts = ["I was charged twice", "The app crashes on start", "Please add dark mode"]
@@ -337,32 +338,33 @@ def test_the_openai_teacher_carries_the_verification_request_and_answer(
     pm.register(FixedBatch(candidates))
 
     async def go(server: LoopbackServer) -> tuple[Generation, TeacherPool]:
-        pool = kit.make_pool(kit.make_teacher("openai", server))
+        pool = kit.make_pool(kit.make_teacher(provider, server))
         try:
             pending = pm.hook.generate(context=context, prompt=kit.PROMPT, pool=pool, n_samples=3)
             return await pending, pool
         finally:
             await pool.aclose()
 
-    with LoopbackServer() as server:
+    # The first answer is prose: the call is re-asked like any malformed answer.
+    with LoopbackServer(script=["malformed"]) as server:
         generation, pool = asyncio.run(go(server))
-    (served,) = server.served  # the unparsed candidate was not asked about
-    body = served.body
-    assert body["temperature"] == 0
-    user = body["messages"][-1]["content"]
-    assert all(json.dumps(text) in user for text in texts) and "- feature" in user
-    schema = body["response_format"].get("schema") or body["response_format"]["json_schema"]
-    assert "labels" in json.dumps(schema)
-    # The loopback labels text i with LABELS[i % 3] from request 0: billing, bug, feature.
+    prose, answered = server.served  # one call (the unparsed candidate was not asked about)
+    assert prose.fault == "malformed" and answered.fault == "ok"
+    body = json.dumps(answered.body)
+    assert all(json.dumps(json.dumps(text))[1:-1] in body for text in texts)
+    assert "Your previous answer could not be used" in body and '"labels"' in body
+    if provider == "openai":
+        assert answered.body["temperature"] == 0
+    # The loopback labels text i with LABELS[(request + i) % 3]; request 1: bug, feature, billing.
     rejections = plugin.validate_samples(context, generation.candidates)
     assert [(r.index, r.reason, r.detail) for r in rejections] == [
-        (1, REASON, "teacher says bug"),
-        (2, REASON, "teacher says feature"),
+        (0, REASON, "teacher says bug"),
+        (1, REASON, "teacher says feature"),
     ]
-    assert generation.calls == pool.usage.calls == 1
-    assert generation.input_tokens == served.input_tokens > 0
+    assert generation.calls == pool.usage.calls == 2 and generation.reasks == 1
+    assert generation.input_tokens == prose.input_tokens + answered.input_tokens > 0
     assert isinstance(generation, VerifiedGeneration)
-    assert (generation.verification_calls, generation.verified, generation.disagreed) == (1, 3, 2)
+    assert (generation.verification_calls, generation.verified, generation.disagreed) == (2, 3, 2)
 
 
 def test_options_are_checked_and_batch_mode_is_refused(tmp_path: Path) -> None:
