@@ -94,6 +94,18 @@ def test_the_simulated_verifier_is_as_accurate_as_its_option(tickets: dict[str, 
     assert asyncio.run(teacher.complete(again)).text == first
 
 
+def test_a_text_outside_the_pool_is_read_as_its_nearest_row(tickets: dict[str, Path]) -> None:
+    rows = read_pool(tickets["pool"])
+    labels = tuple(sorted({r.label for r in rows}))
+    teacher = simulation(tickets["pool"], zero_shot_accuracy=1.0)
+    edited = rows[5].text + " (sent from my phone)"
+    request = labelling_request([edited, "zzqx wvvy"], labels, 0)
+    verdicts, bad = read_verdicts(asyncio.run(teacher.complete(request)).text, labels, 2)
+    # The edit is answered with its row's label; a text sharing no word with any row, not at
+    # all (no verdict: the sample would be kept).
+    assert verdicts == {0: rows[5].label} and bad == 0
+
+
 def test_a_labelling_request_without_the_accuracy_names_the_option(
     tickets: dict[str, Path],
 ) -> None:
