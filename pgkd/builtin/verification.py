@@ -39,7 +39,8 @@ fill that ran out. Batch mode (``[teacher] batch``) is not supported yet: a run 
 and enables the check is refused.
 
 ``[plugins.options.teacher_verification]``: ``enabled`` (default false), ``texts_per_call``
-(16), ``max_tokens`` (answer cap per call; default: 24 tokens a text plus 64).
+(16), ``max_tokens`` (answer cap per call; 0, the default, sizes it from the call: 16 tokens
+a text plus one per two characters of the longest label, plus 64).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ _SYSTEM = (
 class VerificationOptions:
     enabled: bool = False
     texts_per_call: int = 16
-    #: 0: sized from the call's texts (24 tokens a text plus 64).
+    #: 0: sized from the call (see :meth:`answer_tokens`).
     max_tokens: int = 0
 
     @classmethod
@@ -113,8 +114,11 @@ class VerificationOptions:
             max_tokens=read_int(table, NAME, "max_tokens", 0, low=0),
         )
 
-    def answer_tokens(self, n_texts: int) -> int:
-        return self.max_tokens or 24 * n_texts + 64
+    def answer_tokens(self, n_texts: int, labels: Sequence[str]) -> int:
+        """The answer cap of a call about ``n_texts`` texts: ``max_tokens``, or room for one
+        ``{"index": i, "label": ...}`` per text with the longest label, and some slack."""
+        longest = max((len(label) for label in labels), default=0)
+        return self.max_tokens or n_texts * (16 + (longest + 1) // 2) + 64
 
 
 def labelling_prompt(labels: Sequence[str], texts: Sequence[str]) -> Prompt:
@@ -274,7 +278,7 @@ class _Verifier:
             n_samples=n_texts,
             seed=seed,
             temperature=0.0,
-            max_tokens=self.options.answer_tokens(n_texts),
+            max_tokens=self.options.answer_tokens(n_texts, self.labels),
             contents=prompt.contents,
         )
 
