@@ -42,8 +42,8 @@ Where today's default departs from the paper, item by item, and what ``paper`` d
    within the batch, and copies of validation or test text are rejected. Engineering: the paper
    parses its teacher's answers and never lets validation text in, and a duplicate teaches the
    student nothing; both keep them. The acceptance filters that reject plausible samples
-   (``neighbour_vote``, ``confident_disagreement``) are off by default and not in the paper;
-   a test holds ``paper`` to having them off.
+   (``neighbour_vote``, ``confident_disagreement``, ``teacher_verification``) are not in the
+   paper; a test holds ``paper`` to having them off.
 7. Stopping: the paper's (best validation loss, stop after ``patience`` steps without
    improvement; the new student is evaluated, where the paper's pseudo-code evaluates the
    previous one) in both; cost-aware stopping is off in both; the teacher budget caps are the

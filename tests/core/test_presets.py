@@ -21,6 +21,7 @@ from pgkd.builtin.disagreement import DisagreementOptions
 from pgkd.builtin.neighbour_vote import VoteOptions
 from pgkd.builtin.prompt import render_prompt
 from pgkd.builtin.rewrite import RewritePrompt
+from pgkd.builtin.verification import VerificationOptions
 from pgkd.commands import cli
 from pgkd.commands.dryrun import DryRunEstimate, format_dry_run
 from pgkd.config import Config, DataConfig, KDConfig, config_from_mapping, load_config
@@ -206,7 +207,13 @@ PAPER_PARTS = {
     "correct_incorrect", "hard_negatives", "pgkd_prompt", "early_stopping",
 }  # fmt: skip
 ENGINEERING = {"teacher_pool", "sample_checks", "dedup", "leakage"}
-OFF_BY_OPTION = {"rewrite", "neighbour_vote", "confident_disagreement", "cost_stopping"}
+OFF_BY_OPTION = {
+    "rewrite",
+    "neighbour_vote",
+    "confident_disagreement",
+    "teacher_verification",
+    "cost_stopping",
+}
 OFF_BY_PRESET = {"call_views"}
 
 
@@ -222,6 +229,7 @@ def test_the_paper_method_is_pinned(train: Path) -> None:
     assert RewritePrompt().build_prompt(ctx, 8) is None  # the paper's prompt answers
     assert not VoteOptions.from_settings(config).enabled
     assert not DisagreementOptions.from_settings(config).enabled
+    assert not VerificationOptions.from_settings(config).enabled
     assert StopOptions.from_settings(config).threshold is None
     kd = config.kd.model_dump()
     method = {key: kd.pop(key) for key in list(kd) if key in PAPER.settings["kd"]}
