@@ -27,6 +27,8 @@ student cannot predict them; the count is reported). Each variant is a config ch
                        told to favour weak classes may move far more than the default mixture
     pgkd_gated         pgkd plus the ``confident_disagreement`` filter with its calibrated
                        threshold (it stands down where the probe is not trusted)
+    unguided_gated     unguided with pgkd_gated's filter: how much of pgkd_gated's lead is the
+                       filter's rather than the guidance's
     pgkd_explore       pgkd_gated, and half of each step's calls get a plain prompt (the
                        labels and few-shot examples only: ``call_views``' ``explore = 0.5``)
     setfit             no teacher: SetFit on the same 800 rows (``benchmarks/setfit_baseline.py``)
@@ -212,6 +214,12 @@ VARIANTS: dict[str, Variant] = {
             "confident_disagreement": {"enabled": True},
             "call_views": {"explore": 0.5},
         },
+    ),
+    "unguided_gated": Variant(
+        "unguided at equal spend, with the calibrated confident-disagreement filter",
+        teacher_options={"strategy": "uniform", "writer": "random"},
+        simulation_only=True,
+        plugin_options={"confident_disagreement": {"enabled": True}},
     ),
     "pgkd_verify": Variant(
         "PGKD + teacher verification (zero-shot relabelling, its calls counted)",
