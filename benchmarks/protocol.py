@@ -296,6 +296,23 @@ def parse_options(items: Sequence[str]) -> dict[str, Any]:
     return options
 
 
+#: What every arm sets unless it says otherwise: the acceptance filters off. An arm means what it
+#: meant when it was measured, whatever the shipped default turns on later (``unguided`` above
+#: all: plain generation has no filter).
+ARM_BASE_OPTIONS: dict[str, dict[str, Any]] = {
+    "confident_disagreement": {"enabled": False},
+    "teacher_verification": {"enabled": False},
+}
+
+
+def arm_plugin_options(variant: Variant) -> dict[str, Any]:
+    """The arm's ``[plugins.options]``: :data:`ARM_BASE_OPTIONS` under its own tables."""
+    options: dict[str, Any] = {name: dict(table) for name, table in ARM_BASE_OPTIONS.items()}
+    for name, table in variant.plugin_options.items():
+        options[name] = {**options.get(name, {}), **table}
+    return options
+
+
 def build_config(args: argparse.Namespace, data: SeedData, seed: int, variant: Variant) -> Config:
     simulation = data.pool is not None
     teacher_options = {**parse_options(args.teacher_option)}
@@ -337,7 +354,7 @@ def build_config(args: argparse.Namespace, data: SeedData, seed: int, variant: V
                 "seed": seed,
                 **variant.kd,
             },
-            "plugins": {"disable": list(variant.disable), "options": variant.plugin_options},
+            "plugins": {"disable": list(variant.disable), "options": arm_plugin_options(variant)},
         },
         source="benchmarks/protocol.py",
     )
