@@ -299,12 +299,13 @@ def parse_options(items: Sequence[str]) -> dict[str, Any]:
     return options
 
 
-#: What every arm sets unless it says otherwise: the acceptance filters off. An arm means what it
-#: meant when it was measured, whatever the shipped default turns on later (``unguided`` above
-#: all: plain generation has no filter).
+#: What every arm sets unless it says otherwise: the acceptance filters off, every call guided.
+#: An arm means what it meant when it was measured, whatever the shipped default turns on later
+#: (``unguided`` above all: plain generation has no filter).
 ARM_BASE_OPTIONS: dict[str, dict[str, Any]] = {
     "confident_disagreement": {"enabled": False},
     "teacher_verification": {"enabled": False},
+    "call_views": {"explore": 0.0},
 }
 
 

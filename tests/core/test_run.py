@@ -22,7 +22,16 @@ from pgkd.types import StepContext
 QUIET = Progress(live=False, quiet=True)
 
 
-def make_config(tickets: dict[str, Path], teacher_file: str = "pool", **kd: Any) -> Config:
+#: Every call gets the PGKD prompt: no call of the step is sent the default's plain prompt.
+GUIDED_CALLS = {"options": {"call_views": {"explore": 0.0}}}
+
+
+def make_config(
+    tickets: dict[str, Path],
+    teacher_file: str = "pool",
+    plugins: dict[str, Any] | None = None,
+    **kd: Any,
+) -> Config:
     return config_from_mapping(
         {
             "data": {"train": str(tickets["train"]), "test": str(tickets["test"])},
@@ -33,6 +42,7 @@ def make_config(tickets: dict[str, Path], teacher_file: str = "pool", **kd: Any)
             },
             "student": {"kind": "frozen", "max_length": 64},
             "kd": {"steps": 3, "patience": 5, "batch_size": 16, **kd},
+            "plugins": plugins or {},
         }
     )
 
@@ -112,12 +122,15 @@ def test_no_validation_or_test_text_reaches_the_teacher(
         entry_points_enabled=False,
     )
     assert len(recorder.requests) >= 6
+    # Half of each step's calls are plain (the default's explore): labels and few-shot only.
+    plain = [r for r in recorder.requests if "validation set" not in r.user]
+    assert 0 < len(plain) < len(recorder.requests)
     splits = prepare_splits(config.data, ClassificationTask(), config.kd.seed)
     heldout = {normalize(s.text) for s in (*splits.validation, *splits.test)}
     for request in recorder.requests:
         prompt = normalize(request.system + " " + request.user)
         assert not [text for text in heldout if text in prompt]
-        assert "validation set" in request.user and "Labelled examples" in request.user
+        assert "Labelled examples" in request.user
 
 
 def test_a_plugin_that_leaks_validation_text_is_stopped_before_the_teacher(
@@ -150,7 +163,7 @@ def test_a_plugin_that_leaks_validation_text_is_stopped_before_the_teacher(
 def test_ablation_by_config_removes_prompt_sections(
     tickets: dict[str, Path], tmp_path: Path
 ) -> None:
-    config = make_config(tickets, steps=1)
+    config = make_config(tickets, plugins=GUIDED_CALLS, steps=1)
     config.plugins.disable = ["hard_negatives", "validation_report"]
     recorder = RecordingTeachers()
     run(
@@ -284,7 +297,7 @@ def test_a_users_report_section_replaces_the_builtin_one(
             return {"validation_report": "MY OWN REPORT"}
 
     recorder = RecordingTeachers()
-    config = make_config(tickets, steps=1)
+    config = make_config(tickets, plugins=GUIDED_CALLS, steps=1)
     run(
         config,
         tmp_path / "run",

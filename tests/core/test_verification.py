@@ -154,7 +154,15 @@ def verify_config(tickets: dict[str, Path], steps: int = 3, **teacher: Any) -> C
             },
             "student": {"kind": "frozen", "max_length": 64},
             "kd": {"steps": steps, "patience": 5, "batch_size": 16},
-            "plugins": {"options": {"teacher_verification": {"texts_per_call": 6}}},
+            # Only this check rejects mislabelled samples here (the default's probe filter would
+            # reject some of them first), and every call writes from the PGKD prompt.
+            "plugins": {
+                "options": {
+                    "teacher_verification": {"texts_per_call": 6},
+                    "confident_disagreement": {"enabled": False},
+                    "call_views": {"explore": 0.0},
+                }
+            },
         }
     )
 
