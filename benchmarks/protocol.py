@@ -203,12 +203,12 @@ VARIANTS: dict[str, Variant] = {
         simulation_only=True,
     ),
     "pgkd_gated": Variant(
-        "PGKD + calibrated confident-disagreement filter",
+        "the shipped default: PGKD + calibrated confident-disagreement filter",
         teacher_options={"strategy": "guided"},
         plugin_options={"confident_disagreement": {"enabled": True}},
     ),
     "pgkd_explore": Variant(
-        "the shipped default: PGKD + calibrated filter + half the calls plain (explore 0.5)",
+        "PGKD + calibrated filter + half the calls plain (explore 0.5)",
         teacher_options={"strategy": "guided"},
         plugin_options={
             "confident_disagreement": {"enabled": True},
@@ -230,7 +230,7 @@ VARIANTS: dict[str, Variant] = {
 }
 #: The arm that is what pgkd ships (``[kd] preset = "default"``): tests/benchmarks holds the two
 #: to the same settings.
-SHIPPED = "pgkd_explore"
+SHIPPED = "pgkd_gated"
 #: Arms that are not a pgkd run.
 NOT_PGKD = ("setfit",)
 

@@ -9,8 +9,7 @@ rather than the paper's method with per-call views back on.
 Two presets:
 
 - ``default``: what ships, the best policy measured (benchmarks/RESULTS.md, issue 13): the
-  paper's loop with per-call views, half of each step's calls sent a plain prompt
-  (``call_views`` ``explore = 0.5``) and the calibrated ``confident_disagreement`` filter on.
+  paper's loop with per-call views and the calibrated ``confident_disagreement`` filter on.
   Changing what ships is an edit of :data:`DEFAULT` here, and the paper's method does not move
   with it.
 - ``paper``: the method of the PGKD paper (Di Palo et al., EMNLP 2024) as it describes it, so
@@ -95,16 +94,9 @@ class Preset:
 
 DEFAULT = Preset(
     "default",
-    "what ships: the paper's loop with per-call views, half of each step's calls plain, and the"
-    " calibrated confident-disagreement filter",
-    {
-        "plugins": {
-            "options": {
-                "call_views": {"explore": 0.5},
-                "confident_disagreement": {"enabled": True},
-            }
-        }
-    },
+    "what ships: the paper's loop with per-call views and the calibrated confident-disagreement"
+    " filter",
+    {"plugins": {"options": {"confident_disagreement": {"enabled": True}}}},
 )
 
 PAPER = Preset(
