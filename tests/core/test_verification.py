@@ -33,7 +33,7 @@ from pgkd.tasks.classification import ClassificationTask
 from pgkd.teachers.base import TeacherError, TeacherRequest, TeacherSettings
 from pgkd.teachers.simulation import SimulationTeacher, read_pool
 from pgkd.types import Candidate, Evaluation, Prompt, Sample, StepContext
-from tests.reliability.resume_kit import QUIET, Crash
+from tests.reliability.resume_kit import QUIET, Crash, CrashInStep
 from tests.teachers import teacher_kit as kit
 from tests.teachers.loopback import LoopbackServer
 
@@ -212,18 +212,6 @@ def test_a_run_rejects_what_the_teacher_disputes_and_counts_the_calls(
     assert len(prompts) == verify_calls and "Categories:" in prompts[0]["user"]
     page = write_report(tmp_path / "on").read_text()
     assert f"include the {verify_calls} calls in which the teacher verified" in page
-
-
-class CrashInStep:
-    """Fails step ``step`` once its fill and verification calls were journaled."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    @hookimpl
-    def validate_samples(self, context: StepContext, candidates: Any) -> None:
-        if context.step == self.step:
-            raise Crash(f"stopped in step {self.step}")
 
 
 def test_a_resumed_run_replays_the_verification_from_the_cache(
