@@ -52,6 +52,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("leakage", "pgkd.builtin.sample_checks:LeakageFilter"),
     ("neighbour_vote", "pgkd.builtin.neighbour_vote:NeighbourVote"),
     ("confident_disagreement", "pgkd.builtin.disagreement:ConfidentDisagreement"),
+    ("teacher_verification", "pgkd.builtin.verification:TeacherVerification"),
     ("early_stopping", "pgkd.builtin.early_stopping:EarlyStopping"),
     ("cost_stopping", "pgkd.builtin.cost_stopping:CostStopping"),
 )

@@ -112,6 +112,9 @@ class PromptContents:
     labels: tuple[str, ...] = ()
     examples: Mapping[str, tuple[Example, ...]] = field(default_factory=dict)
     validation: Evaluation | None = None
+    #: The texts a labelling prompt asks the teacher to classify, in the order it numbers
+    #: them (a ``teacher_verification`` call); empty for a prompt that asks for new samples.
+    to_label: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,16 +42,38 @@ def example_line(example: Example) -> str:
     )
 
 
-def render_prompt(context: StepContext, n_samples: int) -> Prompt:
+def _task_parts(context: StepContext, shown: dict[str, tuple[Example, ...]]) -> list[str]:
+    """The labels and the few-shot examples: what every prompt of a step starts with."""
     parts = [
         "The student classifies texts into exactly one of these labels:",
         "\n".join(f"- {label}" for label in context.labels),
     ]
-    shown: dict[str, tuple[Example, ...]] = {}
     few_shot = context.examples.get("few_shot")
     if few_shot:
         parts += ["Labelled examples of the task:", example_block(few_shot)]
         shown["few_shot"] = tuple(few_shot)
+    return parts
+
+
+def plain_prompt(context: StepContext, n_samples: int) -> Prompt:
+    """A prompt without the student's performance: the labels, the few-shot examples and a
+    request for varied new examples over all labels (per-call views send it to a share of a
+    step's calls, ``explore``)."""
+    shown: dict[str, tuple[Example, ...]] = {}
+    parts = _task_parts(context, shown)
+    parts.append(
+        f"Write {n_samples} new, varied training examples spread over the labels above, "
+        "realistic texts of the kind the student will meet, and do not copy any example "
+        "shown here. Answer with a JSON list of "
+        f'{n_samples} objects of the form {{"text": "...", "label": "..."}} and nothing else.'
+    )
+    contents = PromptContents(labels=tuple(context.labels), examples=shown)
+    return Prompt(system=SYSTEM, user="\n\n".join(parts), contents=contents)
+
+
+def render_prompt(context: StepContext, n_samples: int) -> Prompt:
+    shown: dict[str, tuple[Example, ...]] = {}
+    parts = _task_parts(context, shown)
     report = context.report.get("validation_report")
     if report:
         parts += [

@@ -20,23 +20,38 @@ or :func:`~pgkd.builtin.rewrite.rewrite_block` does (a user's own prompt plugin,
 prompt) are sent as they are. The rewrite prompt gets its slice but no class focus: each of its
 texts keeps the label of the example it rewrites.
 
-``[plugins.options.call_views]``: ``min_examples`` (default 2) and ``focus`` (default true).
-Turn the whole plugin off with ``[plugins] disable = ["call_views"]``.
+Exploration: ``explore = s`` sends a share *s* of a step's calls (spread over the step, never
+the first) a plain prompt instead (:func:`~pgkd.builtin.prompt.plain_prompt`: the labels and
+few-shot examples, no scores, no error examples), so part of every batch is ordinary varied
+data rather than texts like the student's mistakes. Only calls that would get the built-in
+PGKD prompt explore; another plugin's plan and the rewrite prompt are left alone.
+
+``[plugins.options.call_views]``: ``min_examples`` (default 2), ``focus`` (default true) and
+``explore`` (default 0). Turn the whole plugin off with ``[plugins] disable = ["call_views"]``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 
-from pgkd.builtin.plugin_options import plugin_table, read_bool, read_int
-from pgkd.builtin.prompt import example_block
+from pgkd.builtin.plugin_options import plugin_table, read_bool, read_int, read_number
+from pgkd.builtin.prompt import example_block, plain_prompt
 from pgkd.builtin.rewrite import is_rewrite_prompt, rewrite_block
 from pgkd.hookspecs import hookimpl
 from pgkd.types import CallPlan, Example, Prompt, StepContext
 
-__all__ = ["NAME", "CallViews", "ViewOptions", "class_focus", "view_indices", "view_prompt"]
+__all__ = [
+    "NAME",
+    "CallViews",
+    "ViewOptions",
+    "class_focus",
+    "explores",
+    "view_indices",
+    "view_prompt",
+]
 
 NAME = "call_views"
 #: Renderers of one example list as prompt text; the view looks for each list in these forms.
@@ -49,14 +64,22 @@ RENDERERS: tuple[BlockRenderer, ...] = (example_block, rewrite_block)
 class ViewOptions:
     min_examples: int = 2
     focus: bool = True
+    explore: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: object) -> ViewOptions:
-        table = plugin_table(settings, NAME, ("min_examples", "focus"))
+        table = plugin_table(settings, NAME, ("min_examples", "focus", "explore"))
         return cls(
             min_examples=read_int(table, NAME, "min_examples", 2),
             focus=read_bool(table, NAME, "focus", True),
+            explore=float(read_number(table, NAME, "explore", 0.0, high=1.0) or 0.0),
         )
+
+
+def explores(call: int, share: float) -> bool:
+    """Whether call ``call`` of a step is one of the share ``share`` sent a plain prompt:
+    calls 1, 3, 5, ... at 0.5; every fourth at 0.25; call 0 only at 1."""
+    return share > 0 and math.floor((call + 1) * share + 1e-9) > math.floor(call * share + 1e-9)
 
 
 def view_indices(size: int, call: int, n_calls: int, minimum: int) -> list[int]:
@@ -185,6 +208,9 @@ class CallViews:
             base, size, foreign = prompt, n_samples, False
         if size <= 0:
             return planned
+        plain = not foreign and not is_rewrite_prompt(base)
+        if plain and explores(call_index, options.explore):
+            return CallPlan(plain_prompt(context, size), size)
         lists = {name: list(items) for name, items in context.examples.items()}
         viewed = view_prompt(base, lists, call_index, n_calls, options.min_examples)
         if viewed is None:

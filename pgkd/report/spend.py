@@ -79,12 +79,18 @@ def gain_section(run: RunData) -> str:
     body = f'<div class="charts"><figure>{chart}</figure></div>'
     if rows:
         body += table(headers, rows, numeric=[False, *([True] * 7)])
-    return section(
-        ANCHOR,
-        TITLE,
-        body,
+    note = (
         "A step's gain is how much it lowered the best validation loss so far (0 when its "
         "student was no better); samples are every sample the teacher wrote, accepted or not. "
         "A free teacher's spend is counted in calls. [plugins.options.cost_stopping] threshold "
-        "stops a run when the gain per unit of spend over the last steps falls below it.",
+        "stops a run when the gain per unit of spend over the last steps falls below it."
     )
+    verifying = sum(
+        _number((run.steps[s].get("generation") or {}).get("verification_calls")) for s in steps
+    )
+    if verifying:
+        note += (
+            f" Calls and cost include the {verifying:.0f} calls in which the teacher verified "
+            "its own samples (teacher_verification)."
+        )
+    return section(ANCHOR, TITLE, body, note)

@@ -43,6 +43,9 @@ draw is seeded by ``request.seed``. Token counts are estimated as characters / 4
     examples of the class, by TF-IDF).
 ``nearest`` (default 10): ``imitate`` picks at random among this many closest rows.
 ``label_noise`` (default 0): the share of samples written with a wrong, confusable label.
+``zero_shot_accuracy`` (no default): how often it labels a text it is shown correctly, for
+    labelling requests (``contents.to_label``: a ``teacher_verification`` call), see
+    :mod:`pgkd.teachers.simulation_labelling`; such a request without it is a TeacherError.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from pydantic import Field, model_validator
 from pgkd.teachers.base import Teacher, TeacherError, TeacherReply, TeacherRequest, TeacherSettings
 from pgkd.teachers.options import StrictOptions
 from pgkd.teachers.simulation_classes import guided_weights, parse_counts, total_variation
+from pgkd.teachers.simulation_labelling import zero_shot_answer
 from pgkd.teachers.simulation_texts import Imitation, TextSpace, noisy_label, text_space
 from pgkd.types import PromptContents
 
@@ -88,6 +92,7 @@ class SimulationOptions(StrictOptions):
     writer: Literal["random", "imitate"] = "random"
     nearest: int = Field(10, ge=1)
     label_noise: float = Field(0.0, ge=0, le=1)
+    zero_shot_accuracy: float | None = Field(None, gt=0, le=1)
 
     @model_validator(mode="after")
     def _shares(self) -> SimulationOptions:
@@ -152,6 +157,7 @@ class SimulationTeacher(Teacher):
         pool = read_pool(self.path)
         self._pool = pool
         self._label_of = {sample.text: sample.label for sample in pool}
+        self._row_of = {sample.text: sample.row for sample in pool}
         for sample in pool:
             self.remaining.setdefault(sample.label, _ClassRows()).add(sample)
         #: For each guided draw, how far its class weights are from an even split (total
@@ -176,6 +182,8 @@ class SimulationTeacher(Teacher):
         # No await below: each call takes its samples atomically, so concurrent calls from one
         # event loop never share a sample.
         rng = random.Random(request.seed)
+        if request.contents is not None and request.contents.to_label:
+            return self._label(request, request.contents, rng)
         writer = self._writer(request.contents)
         counts = parse_counts(request.user) if self.strategy == "request" else None
         if counts is not None:
@@ -188,6 +196,29 @@ class SimulationTeacher(Teacher):
         labels = self._labels(drawn, request.contents, rng)
         records = [{"text": s.text, "label": label} for s, label in zip(drawn, labels, strict=True)]
         text = json.dumps(_shape_like(records, request.schema), ensure_ascii=False)
+        return self._reply(request, text)
+
+    def _label(
+        self, request: TeacherRequest, contents: PromptContents, rng: random.Random
+    ) -> TeacherReply:
+        """Answer a labelling request (see :mod:`pgkd.teachers.simulation_labelling`); it
+        hands out no sample."""
+        if self.space is None:
+            self.space = text_space(
+                self.path, [s.text for s in self._pool], [s.label for s in self._pool]
+            )
+        records = zero_shot_answer(
+            contents.to_label,
+            space=self.space,
+            row_of=self._row_of,
+            row_labels=[s.label for s in self._pool],
+            taxonomy=contents.labels,
+            accuracy=self.options.zero_shot_accuracy,
+            rng=rng,
+        )
+        return self._reply(request, json.dumps(_shape_like(records, request.schema)))
+
+    def _reply(self, request: TeacherRequest, text: str) -> TeacherReply:
         return TeacherReply(
             text=text,
             input_tokens=_estimate_tokens(request.system) + _estimate_tokens(request.user),
@@ -360,7 +391,7 @@ def _answer_texts(answer: str) -> list[str]:
     return [r["text"] for r in value if isinstance(r, dict) and isinstance(r.get("text"), str)]
 
 
-def _shape_like(records: list[dict[str, str]], schema: Mapping[str, Any] | None) -> Any:
+def _shape_like(records: Sequence[Mapping[str, object]], schema: Mapping[str, Any] | None) -> Any:
     """The records as the answer schema wants them: a bare list, or wrapped in the single array
     property of an object schema."""
     if schema is None or schema.get("type") != "object":

@@ -14,11 +14,9 @@ import pytest
 
 import pgkd
 from pgkd.errors import ConfigError, RunDirError
-from pgkd.hookspecs import hookimpl
 from pgkd.serving.inference import load_predictor
 from pgkd.testing import tiny_bert_backbone
-from pgkd.types import StepContext
-from tests.reliability.resume_kit import Crash
+from tests.reliability.resume_kit import Crash, CrashInStep
 from tests.teachers import teacher_kit as kit
 from tests.teachers.loopback import LoopbackServer
 
@@ -173,23 +171,13 @@ def test_compare_runs_inside_a_running_event_loop(
     assert result == json.loads((finished.run_dir / "compare.json").read_text(encoding="utf-8"))
 
 
-class CrashAtStep:
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    @hookimpl
-    def validate_samples(self, context: StepContext, candidates: Any) -> None:
-        if context.step == self.step:
-            raise Crash(f"stopped in step {self.step}")
-
-
 def test_resume_continues_a_broken_run_and_returns_a_finished_one(
     settings: dict[str, Any], tmp_path: Path
 ) -> None:
     whole = pgkd.distill(out=tmp_path / "whole", progress=False, **settings)
     broken = tmp_path / "broken"
     with pytest.raises(Crash):
-        pgkd.distill(out=broken, progress=False, extra_plugins=[CrashAtStep(2)], **settings)
+        pgkd.distill(out=broken, progress=False, extra_plugins=[CrashInStep(2)], **settings)
     with pytest.raises(RunDirError, match=r"has not finished: continue it with pgkd\.resume"):
         pgkd.load_run(broken)
 

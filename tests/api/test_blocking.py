@@ -56,10 +56,13 @@ def test_ctrl_c_while_waiting_cancels_the_run_and_waits_for_it_to_wind_down() ->
 
     # A kernel's loop, as in Jupyter: Ctrl-C raises KeyboardInterrupt in the running cell
     # (asyncio.run would instead turn it into a cancellation of its own main task).
+    # A process started in the background inherits SIGINT ignored; a kernel raises on it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     loop = asyncio.new_event_loop()
     try:
         with pytest.raises(KeyboardInterrupt):
             loop.run_until_complete(cell())
     finally:
         loop.close()
+        signal.signal(signal.SIGINT, previous)
     assert wound_down.is_set()

@@ -22,3 +22,30 @@ def test_the_benchmark_arm_paper_is_the_preset(tmp_path: Path) -> None:
     assert config.teacher.model.startswith("simulation:")
     assert config.teacher.options["strategy"] == "guided"
     assert protocol.VARIANTS["paper"].description == "the paper's method (preset paper)"
+
+
+def test_the_shipped_arm_is_what_the_default_preset_ships(tmp_path: Path) -> None:
+    """The arm the README's default numbers come from runs what ``preset = "default"`` ships,
+    and ``unguided`` is plain generation: no acceptance filter, whatever the default turns on."""
+    from pgkd.builtin.disagreement import DisagreementOptions
+    from pgkd.builtin.verification import VerificationOptions
+    from pgkd.builtin.views import ViewOptions
+    from pgkd.config import Config, config_from_mapping
+
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"text": "a b", "label": "x"}\n', encoding="utf-8")
+    args = protocol.parse(["--dataset", "ag_news"])
+    data = protocol.SeedData(train, train, train, 1, 1, 0, 0)
+
+    def arm(name: str) -> Config:
+        return protocol.build_config(args, data, 0, protocol.VARIANTS[name])
+
+    def effective(config: Config) -> tuple[object, ...]:
+        kinds = (DisagreementOptions, VerificationOptions, ViewOptions)
+        return tuple(kind.from_settings(config) for kind in kinds)
+
+    shipped = config_from_mapping({"data": {"train": str(train)}})
+    assert effective(arm(protocol.SHIPPED)) == effective(shipped)
+    assert not DisagreementOptions.from_settings(arm("unguided")).enabled
+    assert not DisagreementOptions.from_settings(arm("pgkd")).enabled
+    assert ViewOptions.from_settings(arm("pgkd_explore")).explore == 0.5

@@ -9,7 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pgkd.builtin.disagreement import ConfidentDisagreement, DisagreementOptions, disagreements
+from pgkd.builtin.disagreement import (
+    ConfidentDisagreement,
+    DisagreementOptions,
+    calibrated_threshold,
+    disagreements,
+)
 from pgkd.builtin.neighbour_vote import NeighbourVote, VoteOptions, disputed
 from pgkd.config import PluginsConfig, StudentConfig
 from pgkd.errors import ConfigError
@@ -103,3 +108,37 @@ def test_both_are_off_by_default_and_name_a_bad_option() -> None:
     bad = {"confident_disagreement": {"confidence": 2}}
     with pytest.raises(ConfigError, match="confidence = 2 must be a number from 0 to 1"):
         ConfidentDisagreement().validate_samples(context(bad), candidates)
+
+
+def test_the_calibrated_probe_stands_down_where_it_cannot_be_trusted() -> None:
+    rng = np.random.default_rng(1)
+    centres = np.eye(3, 8) * 4
+    labels = [name for name in TOPICS for _ in range(30)]
+    separable = np.vstack([centres[i] + rng.normal(0, 0.5, (30, 8)) for i in range(3)])
+    auto = DisagreementOptions(True)
+    assert auto.confidence is None
+    assert calibrated_threshold(separable, labels, auto) == 0.5
+    asked = np.vstack([centres[1], centres[2]])
+    assert [i for i, _, _ in disagreements(separable, labels, asked, ["billing"] * 2, auto)] == [
+        0,
+        1,
+    ]
+    # Labels that have nothing to do with the vectors: no threshold is right 90% of the time,
+    # so the check rejects nothing, whatever the probe says.
+    shuffled = list(rng.permutation(labels))
+    assert calibrated_threshold(separable, shuffled, auto) is None
+    assert disagreements(separable, shuffled, asked, ["billing"] * 2, auto) == []
+    # Asking for more than the history supports also stands down.
+    too_many = DisagreementOptions(True, min_support=91)
+    assert calibrated_threshold(separable, labels, too_many) is None
+
+
+def test_confidence_is_auto_or_a_probability() -> None:
+    candidates, _ = batch()
+    for value, message in (("often", 'must be "auto" or a number'), (2, "from 0 to 1")):
+        bad = {"confident_disagreement": {"enabled": True, "confidence": value}}
+        with pytest.raises(ConfigError, match=message):
+            ConfidentDisagreement().validate_samples(context(bad), candidates)
+    fixed = {"confident_disagreement": {"enabled": True, "confidence": 0.6, "min_support": 5}}
+    options = DisagreementOptions.from_settings(context(fixed).settings)
+    assert (options.confidence, options.min_support) == (0.6, 5)

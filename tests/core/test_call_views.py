@@ -210,3 +210,27 @@ def test_what_a_call_shows_as_data_is_its_own_slice() -> None:
             assert len(shown) < len(step_prompt.contents.examples[name]), name
             assert all(example_line(example) in plan.prompt.user for example in shown)
         assert contents.validation is step_prompt.contents.validation
+
+
+def test_explore_sends_a_share_of_the_calls_a_plain_prompt() -> None:
+    from pgkd.builtin.views import explores
+
+    assert [explores(i, 0.5) for i in range(4)] == [False, True, False, True]
+    assert [explores(i, 0.25) for i in range(8)].count(True) == 2
+    assert not any(explores(i, 0.0) for i in range(8))
+    assert all(explores(i, 1.0) for i in range(8))
+    ctx = step_context({"explore": 0.5})
+    sent = plans(ctx, 4)
+    report = ctx.report["validation_report"]
+    for i, plan in enumerate(sent):
+        contents = plan.prompt.contents
+        assert contents is not None and plan.n_samples == 8
+        if i % 2:
+            # Plain: the labels and few-shot examples only, nothing about the student.
+            assert report not in plan.prompt.user and "gets wrong" not in plan.prompt.user
+            assert set(contents.examples) == {"few_shot"} and contents.validation is None
+            assert all(f"- {label}" in plan.prompt.user for label in LABELS)
+        else:
+            assert report in plan.prompt.user and "incorrect" in contents.examples
+    with pytest.raises(ConfigError, match="explore = 2 must be a number from 0 to 1"):
+        plans(step_context({"explore": 2}), 2)

@@ -21,6 +21,7 @@ from pgkd.builtin.disagreement import DisagreementOptions
 from pgkd.builtin.neighbour_vote import VoteOptions
 from pgkd.builtin.prompt import render_prompt
 from pgkd.builtin.rewrite import RewritePrompt
+from pgkd.builtin.verification import VerificationOptions
 from pgkd.commands import cli
 from pgkd.commands.dryrun import DryRunEstimate, format_dry_run
 from pgkd.config import Config, DataConfig, KDConfig, config_from_mapping, load_config
@@ -28,7 +29,7 @@ from pgkd.errors import ConfigError
 from pgkd.guard import HeldOutGuard
 from pgkd.hookspecs import hookimpl
 from pgkd.plugins import DEFAULT_PLUGINS, build_plugin_manager
-from pgkd.presets import PAPER, PRESETS, Preset
+from pgkd.presets import DEFAULT, PAPER, PRESETS, Preset
 from pgkd.rundir.directory import RunDirectory, config_diff
 from pgkd.types import Prompt, StepContext
 from tests.core.test_call_views import HELD_OUT, step_context
@@ -39,6 +40,7 @@ PAPER_DEPARTURES = {
     "kd.preset",
     "kd.train_predictions",
     "plugins.disable",
+    "plugins.options.confident_disagreement",
     "teacher.samples_per_call",
     "teacher.max_tokens",
 }
@@ -87,6 +89,9 @@ def test_the_listed_keys_are_what_the_paper_bundle_changes(train: Path) -> None:
         for key, value in values.items():
             if default[section][key] != value:
                 moved.add(f"{section}.{key}")
+    # What the default bundle turns on and the paper's leaves at the plugins' own defaults.
+    for name in DEFAULT.settings["plugins"]["options"]:
+        moved.add(f"plugins.options.{name}")
     assert moved == PAPER_DEPARTURES
 
 
@@ -101,7 +106,27 @@ def test_config_toml_names_the_preset_and_what_it_set(tmp_path: Path, train: Pat
     assert "#   teacher.samples_per_call = 32" in head
     plain = RunDirectory(tmp_path / "plain")
     plain.create(config_from_mapping(raw_config(train)), overwrite=False)
-    assert "It sets no key" in plain.config_path.read_text(encoding="utf-8")
+    head = plain.config_path.read_text(encoding="utf-8").split("\n\n", 1)[0]
+    assert head.startswith('# [kd] preset = "default": what ships')
+    assert "#   plugins.options.confident_disagreement.enabled = true" in head
+
+
+def test_the_default_ships_the_measured_policy_and_the_paper_keeps_it_off(train: Path) -> None:
+    from pgkd.builtin.views import ViewOptions
+
+    default = config_from_mapping(raw_config(train))
+    assert DisagreementOptions.from_settings(default).enabled
+    assert ViewOptions.from_settings(default).explore == 0.0
+    # A user's own table for the plugin adds to the preset's, and an explicit key wins.
+    mine = raw_config(train)
+    mine["plugins"] = {"options": {"confident_disagreement": {"precision": 0.95}}}
+    options = DisagreementOptions.from_settings(config_from_mapping(mine))
+    assert options.enabled and options.precision == 0.95
+    mine["plugins"]["options"]["confident_disagreement"]["enabled"] = False
+    assert not DisagreementOptions.from_settings(config_from_mapping(mine)).enabled
+    paper = config_from_mapping(raw_config(train, kd={"preset": "paper"}))
+    assert not DisagreementOptions.from_settings(paper).enabled
+    assert ViewOptions.from_settings(paper).explore == 0.0
 
 
 @pytest.mark.parametrize(
@@ -206,7 +231,13 @@ PAPER_PARTS = {
     "correct_incorrect", "hard_negatives", "pgkd_prompt", "early_stopping",
 }  # fmt: skip
 ENGINEERING = {"teacher_pool", "sample_checks", "dedup", "leakage"}
-OFF_BY_OPTION = {"rewrite", "neighbour_vote", "confident_disagreement", "cost_stopping"}
+OFF_BY_OPTION = {
+    "rewrite",
+    "neighbour_vote",
+    "confident_disagreement",
+    "teacher_verification",
+    "cost_stopping",
+}
 OFF_BY_PRESET = {"call_views"}
 
 
@@ -222,6 +253,7 @@ def test_the_paper_method_is_pinned(train: Path) -> None:
     assert RewritePrompt().build_prompt(ctx, 8) is None  # the paper's prompt answers
     assert not VoteOptions.from_settings(config).enabled
     assert not DisagreementOptions.from_settings(config).enabled
+    assert not VerificationOptions.from_settings(config).enabled
     assert StopOptions.from_settings(config).threshold is None
     kd = config.kd.model_dump()
     method = {key: kd.pop(key) for key in list(kd) if key in PAPER.settings["kd"]}

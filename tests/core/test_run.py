@@ -22,7 +22,16 @@ from pgkd.types import StepContext
 QUIET = Progress(live=False, quiet=True)
 
 
-def make_config(tickets: dict[str, Path], teacher_file: str = "pool", **kd: Any) -> Config:
+#: Every call gets the PGKD prompt, whatever share of calls a default sends a plain prompt.
+GUIDED_CALLS = {"options": {"call_views": {"explore": 0.0}}}
+
+
+def make_config(
+    tickets: dict[str, Path],
+    teacher_file: str = "pool",
+    plugins: dict[str, Any] | None = None,
+    **kd: Any,
+) -> Config:
     return config_from_mapping(
         {
             "data": {"train": str(tickets["train"]), "test": str(tickets["test"])},
@@ -33,6 +42,7 @@ def make_config(tickets: dict[str, Path], teacher_file: str = "pool", **kd: Any)
             },
             "student": {"kind": "frozen", "max_length": 64},
             "kd": {"steps": 3, "patience": 5, "batch_size": 16, **kd},
+            "plugins": plugins or {},
         }
     )
 
@@ -150,7 +160,7 @@ def test_a_plugin_that_leaks_validation_text_is_stopped_before_the_teacher(
 def test_ablation_by_config_removes_prompt_sections(
     tickets: dict[str, Path], tmp_path: Path
 ) -> None:
-    config = make_config(tickets, steps=1)
+    config = make_config(tickets, plugins=GUIDED_CALLS, steps=1)
     config.plugins.disable = ["hard_negatives", "validation_report"]
     recorder = RecordingTeachers()
     run(
@@ -284,7 +294,7 @@ def test_a_users_report_section_replaces_the_builtin_one(
             return {"validation_report": "MY OWN REPORT"}
 
     recorder = RecordingTeachers()
-    config = make_config(tickets, steps=1)
+    config = make_config(tickets, plugins=GUIDED_CALLS, steps=1)
     run(
         config,
         tmp_path / "run",

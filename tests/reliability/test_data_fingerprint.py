@@ -14,10 +14,8 @@ import pytest
 
 from pgkd.config import config_from_mapping
 from pgkd.errors import RunDirError
-from pgkd.hookspecs import hookimpl
 from pgkd.runner import RunDirectory, resume, run
-from pgkd.types import StepContext
-from tests.reliability.resume_kit import QUIET, Crash
+from tests.reliability.resume_kit import QUIET, Crash, CrashInStep
 
 CHANGED = r"data changed since the run started \(\[data\] {}\)"
 
@@ -116,16 +114,6 @@ def test_a_run_recorded_with_file_hashes_is_still_checked(
         run_dir.check_resumable(config, None)
 
 
-class CrashAtStep:
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    @hookimpl
-    def validate_samples(self, context: StepContext, candidates: Any) -> None:
-        if context.step == self.step:
-            raise Crash(f"stopped in step {self.step}")
-
-
 def test_a_run_from_a_dataframe_resumes_like_an_uninterrupted_one(
     tickets: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -144,7 +132,7 @@ def test_a_run_from_a_dataframe_resumes_like_an_uninterrupted_one(
             config_from_mapping(raw),
             broken,
             progress=QUIET,
-            extra_plugins=[CrashAtStep(2)],
+            extra_plugins=[CrashInStep(2)],
             entry_points_enabled=False,
         )
     resumed = resume(broken, progress=QUIET, entry_points_enabled=False)

@@ -10,23 +10,8 @@ from typing import Any
 
 import pytest
 
-from pgkd.hookspecs import hookimpl
 from pgkd.runner import resume, run
-from pgkd.types import StepContext
-from tests.reliability.resume_kit import QUIET, Crash, pool_config
-
-
-class CrashInStep:
-    """Fails step ``step`` after its teacher calls were answered and journaled, before any of
-    its samples is recorded: the step is re-run on resume."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    @hookimpl
-    def validate_samples(self, context: StepContext, candidates: Any) -> None:
-        if context.step == self.step:
-            raise Crash(f"stopped in step {self.step}")
+from tests.reliability.resume_kit import QUIET, Crash, CrashInStep, pool_config
 
 
 def handed_out(run_dir: Path) -> dict[int, list[str]]:

@@ -10,7 +10,10 @@ Every answer holds as many samples as the request's schema asks for (``minItems`
 from the schema's ``enum``, and texts unique across the server's life (``"loopback r<request>
 s<j>"``), so a test can check that no sample was lost or duplicated. A request whose schema is one
 object with a ``label`` enum (a zero-shot question) is answered ``{"label": <one of the enum>}``,
-the enum's entries taken in turn by request index and logged as ``Served.label``.
+the enum's entries taken in turn by request index and logged as ``Served.label``. A request
+whose schema is ``{"labels": [{"index", "label"}]}`` (a ``teacher_verification`` call) is
+answered with one ``{"index": i, "label": ...}`` per text asked about (``minItems``), the
+enum's entries taken in turn from the request index on.
 
 Faults, per request: taken in order from ``script`` while it lasts, then drawn at random with
 ``rates`` (seeded), else ``"ok"``:
@@ -456,10 +459,31 @@ def _records(record: Served, count: int, labels: list[str], fault: str) -> list[
     return out
 
 
+def _verdict_enum(schema: Any) -> tuple[int, list[str]] | None:
+    """(texts asked about, labels) of a verification schema; None for any other schema."""
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return None
+    verdicts = (schema.get("properties") or {}).get("labels") or {}
+    item = (verdicts.get("items") or {}).get("properties") or {}
+    if "index" not in item:
+        return None
+    return int(verdicts.get("minItems") or 1), list((item.get("label") or {}).get("enum") or [])
+
+
 def _answer(protocol: str, body: Any, record: Served, fault: str) -> dict[str, Any]:
     enum = _label_enum(_schema(protocol, body))
+    verdicts = _verdict_enum(_schema(protocol, body))
     answer: Any
-    if enum is not None:
+    if verdicts is not None:
+        count, names = verdicts
+        answer = {
+            "labels": [
+                {"index": i + 1, "label": names[(record.index + i) % len(names)]}
+                for i in range(count)
+            ]
+        }
+        as_json = json.dumps(answer)
+    elif enum is not None:
         record.label = enum[record.index % len(enum)]
         answer = {"label": record.label}
         as_json = json.dumps(answer)
