@@ -27,6 +27,9 @@ student cannot predict them; the count is reported). Each variant is a config ch
                        told to favour weak classes may move far more than the default mixture
     pgkd_gated         pgkd plus the ``confident_disagreement`` filter with its calibrated
                        threshold (it stands down where the probe is not trusted)
+    pgkd_plain         pgkd_gated with every call sent the plain prompt: the filter and no
+                       guidance, as a pgkd setting (the SIMULATION teacher still imitates the
+                       few-shot examples it is shown)
     unguided_gated     unguided with pgkd_gated's filter: how much of pgkd_gated's lead is the
                        filter's rather than the guidance's
     pgkd_explore       pgkd_gated, and half of each step's calls get a plain prompt (the
@@ -213,6 +216,14 @@ VARIANTS: dict[str, Variant] = {
         plugin_options={
             "confident_disagreement": {"enabled": True},
             "call_views": {"explore": 0.5},
+        },
+    ),
+    "pgkd_plain": Variant(
+        "PGKD + calibrated filter, every call plain (explore 1.0: no guidance in any prompt)",
+        teacher_options={"strategy": "guided"},
+        plugin_options={
+            "confident_disagreement": {"enabled": True},
+            "call_views": {"explore": 1.0},
         },
     ),
     "unguided_gated": Variant(
