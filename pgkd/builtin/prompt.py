@@ -30,6 +30,14 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+def answer_format(n_samples: int) -> str:
+    """The sentence that ends every built-in generation prompt: the answer's JSON shape."""
+    return (
+        f"Answer with a JSON list of {n_samples} objects of the form "
+        '{"text": "...", "label": "..."} and nothing else.'
+    )
+
+
 def example_line(example: Example) -> str:
     """One example as the prompt shows it: its text, true label and the student's answer."""
     text = orjson.dumps(example.sample.text).decode()
@@ -64,8 +72,7 @@ def plain_prompt(context: StepContext, n_samples: int) -> Prompt:
     parts.append(
         f"Write {n_samples} new, varied training examples spread over the labels above, "
         "realistic texts of the kind the student will meet, and do not copy any example "
-        "shown here. Answer with a JSON list of "
-        f'{n_samples} objects of the form {{"text": "...", "label": "..."}} and nothing else.'
+        f"shown here. {answer_format(n_samples)}"
     )
     contents = PromptContents(labels=tuple(context.labels), examples=shown)
     return Prompt(system=SYSTEM, user="\n\n".join(parts), contents=contents)
@@ -91,8 +98,7 @@ def render_prompt(context: StepContext, n_samples: int) -> Prompt:
     parts.append(
         f"Write {n_samples} new training examples that will raise the student's accuracy: "
         "favour the classes and confusions it struggles with, keep labels strictly from the "
-        "list above, and do not copy any example shown here. Answer with a JSON list of "
-        f'{n_samples} objects of the form {{"text": "...", "label": "..."}} and nothing else.'
+        f"list above, and do not copy any example shown here. {answer_format(n_samples)}"
     )
     contents = PromptContents(
         labels=tuple(context.labels),

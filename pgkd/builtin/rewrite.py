@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import orjson
 
 from pgkd.builtin.plugin_options import plugin_table, read_bool
+from pgkd.builtin.prompt import answer_format
 from pgkd.hookspecs import hookimpl
 from pgkd.types import Example, Prompt, PromptContents, StepContext
 
@@ -79,8 +80,7 @@ def render_rewrite_prompt(context: StepContext, n_samples: int) -> Prompt | None
         "order, starting again at the top if you run out). A rewrite keeps what makes its "
         "example belong to its label, changes the wording and the details (names, products, "
         "numbers, places), and is not a copy. Give each new text the label of the example it "
-        "rewrites, never the label the student said. Answer with a JSON list of "
-        f'{n_samples} objects of the form {{"text": "...", "label": "..."}} and nothing else.'
+        f"rewrites, never the label the student said. {answer_format(n_samples)}"
     )
     # What the prompt shows, as data: the lists it asks to rewrite, and no validation scores.
     contents = PromptContents(
