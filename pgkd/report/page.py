@@ -228,6 +228,9 @@ def _subtitle(run: RunData) -> str:
     teacher = run.config.get("teacher", {}).get("model", "?")
     student = run.config.get("student", {}).get("kind", "?")
     parts = [f"teacher {teacher}", f"student {student}"]
+    preset = run.config.get("kd", {}).get("preset")
+    if preset:  # runs from before presets existed have none
+        parts.append(f"preset {preset}")
     summary = run.summary
     if summary is None:
         parts.append(f"in progress or interrupted: {len(run.steps)} students evaluated so far")

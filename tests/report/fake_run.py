@@ -56,7 +56,8 @@ def write_run(
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.toml").write_text(
         '[data]\ntrain = "train.jsonl"\n\n[teacher]\nmodel = "openai:gpt-4o-mini"\n'
-        'samples_per_call = 8\n\n[student]\nkind = "frozen"\n\n[kd]\nsteps = 4\nbatch_size = 16\n',
+        'samples_per_call = 8\n\n[student]\nkind = "frozen"\n\n'
+        '[kd]\npreset = "paper"\nsteps = 4\nbatch_size = 16\n',
         encoding="utf-8",
     )
     metrics, journal = [], []

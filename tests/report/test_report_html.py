@@ -26,6 +26,7 @@ def test_writes_one_self_contained_page(run_dir: Path) -> None:
     assert "<link" not in html and "@import" not in html and "url(" not in html
     assert "default-src &#x27;none&#x27;" in html  # the CSP forbids any fetch
     assert html.count("<svg") >= 5
+    assert "preset paper" in html  # the report says which bundle of defaults the run used
 
 
 def test_sample_text_prompts_and_labels_are_escaped(run_dir: Path) -> None:
