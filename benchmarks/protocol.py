@@ -101,10 +101,13 @@ from benchmarks.tables import (  # noqa: E402
     signed,
     write_section,
 )
+from pgkd.build import student_settings  # noqa: E402
 from pgkd.config import Config, config_from_mapping  # noqa: E402
 from pgkd.data import load_samples, prepare_splits, stratified_sample  # noqa: E402
 from pgkd.progress import Progress  # noqa: E402
 from pgkd.runner import run  # noqa: E402
+from pgkd.students.frozen import KIND as FROZEN_KIND  # noqa: E402
+from pgkd.students.frozen import EmbeddingCache, embedding_cache  # noqa: E402
 from pgkd.tasks.classification import ClassificationTask  # noqa: E402
 from pgkd.testing import shared_datasets  # noqa: E402
 
@@ -483,6 +486,7 @@ def run_protocol(args: argparse.Namespace) -> list[dict[str, Any]]:
     }
     rows: list[dict[str, Any]] = []
     progress = Progress.auto(quiet=not args.verbose)
+    embeddings = DatasetEmbeddings(args.out / name)
     levels = args.label_noise if simulation else [0.0]
     for size in args.train_size:
         for seed, noise in ((seed, noise) for seed in args.seeds for noise in levels):
@@ -512,6 +516,7 @@ def run_protocol(args: argparse.Namespace) -> list[dict[str, Any]]:
                     row = setfit_row(args, name, size, seed, data, config, run_dir)
                 else:
                     handle = SimulationHandle() if simulation else None
+                    embeddings.before(config)
                     summary = run(
                         config,
                         run_dir,
@@ -520,6 +525,7 @@ def run_protocol(args: argparse.Namespace) -> list[dict[str, Any]]:
                         extra_plugins=arm_plugins(variant, handle),
                         entry_points_enabled=False,
                     )
+                    embeddings.after()
                     moved = handle.mean_moved() if handle is not None else None
                     row = result_row(
                         args, name, size, seed, variant_name, data, summary,
@@ -537,6 +543,39 @@ def run_protocol(args: argparse.Namespace) -> list[dict[str, Any]]:
                     flush=True,
                 )
     return rows
+
+
+class DatasetEmbeddings:
+    """One file of frozen-encoder embeddings per data set under ``OUT``, read before the first
+    run of an invocation and written after a run that embedded new texts: a later invocation
+    then does not embed the test split again (imdb's 25,000 reviews take most of an hour on two
+    cores). Vectors are only shared between runs of the same encoder settings (the file name
+    carries them), the same rule as within one process."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.cache: EmbeddingCache | None = None
+        self.stored = 0
+
+    def before(self, config: Config) -> None:
+        if config.student.kind != FROZEN_KIND:
+            return
+        cache = embedding_cache(student_settings(config))
+        if cache is not self.cache:
+            self.cache = cache
+            if self.path.exists():
+                cache.read_from(self.path)
+            self.stored = cache.encoded
+
+    def after(self) -> None:
+        if self.cache is not None and self.cache.encoded != self.stored:
+            self.cache.write_to(self.path)
+            self.stored = self.cache.encoded
+
+    @property
+    def path(self) -> Path:
+        assert self.cache is not None
+        return self.folder / f"embeddings-{self.cache.signature}.sqlite"
 
 
 def arm_plugins(variant: Variant, handle: SimulationHandle | None) -> list[object]:

@@ -98,6 +98,10 @@ class EmbeddingCache:
             placement = Placement(torch.device("cpu"), Precision("bf16" if bf16 else None))
         self.placement = placement
         self.bf16 = placement.precision.autocast == "bf16"
+        #: What makes two caches' vectors interchangeable, fit for a file name: the encoder,
+        #: the token cap, and where and in which precision it runs.
+        where = placement.describe().replace(" ", "-").replace(":", "")
+        self.signature = f"{path.name}-{max_length}-{where}"
         self.vectors: dict[str, Vectors] = {}
         self.encoded = 0
         self.store: EmbeddingStore | None = None
@@ -113,6 +117,26 @@ class EmbeddingCache:
             self.store.close()
         self.store = EmbeddingStore(path)
         self.vectors.update(self.store.load())
+
+    def read_from(self, path: Path) -> int:
+        """Take every embedding stored in ``path`` (written by this encoder in these settings)
+        that is not cached yet; returns how many. The store is only read."""
+        store = EmbeddingStore(path)
+        try:
+            stored = store.load()
+        finally:
+            store.close()
+        fresh = {text: vector for text, vector in stored.items() if text not in self.vectors}
+        self.vectors.update(fresh)
+        return len(fresh)
+
+    def write_to(self, path: Path) -> None:
+        """Store every cached embedding in ``path`` (kept where a text is already there)."""
+        store = EmbeddingStore(path)
+        try:
+            store.add(list(self.vectors.items()))
+        finally:
+            store.close()
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> Vectors:
         """Embeddings of ``texts``, shape ``(len(texts), dim)``; only unseen texts are encoded."""
@@ -199,6 +223,23 @@ def shared_cache(
     if key not in _SHARED_CACHES:
         _SHARED_CACHES[key] = EmbeddingCache(path, max_length, batch_size, placement=placement)
     return _SHARED_CACHES[key]
+
+
+def embedding_cache(settings: StudentSettings) -> EmbeddingCache:
+    """The process-wide cache a frozen student with ``settings`` embeds through."""
+    cap = int(settings.options.get("embed_max_length", DEFAULT_EMBED_MAX_LENGTH))
+    placement = student_placement(settings)
+    return shared_cache(
+        resolve_backbone(settings.backbone),
+        min(settings.max_length, cap),
+        placement.embed_batch_size(settings),
+        placement,
+    )
+
+
+def shared_caches() -> list[EmbeddingCache]:
+    """Every process-wide cache, oldest first."""
+    return list(_SHARED_CACHES.values())
 
 
 def clear_shared_caches() -> None:
@@ -328,14 +369,7 @@ class FrozenEncoderStudent(ClassifierStudent):
     def __init__(self, settings: StudentSettings, labels: Sequence[str], seed: int) -> None:
         super().__init__(settings, labels, seed)
         self.backbone_path = resolve_backbone(settings.backbone)
-        cap = int(settings.options.get("embed_max_length", DEFAULT_EMBED_MAX_LENGTH))
-        placement = student_placement(settings)
-        self.cache = shared_cache(
-            self.backbone_path,
-            min(settings.max_length, cap),
-            placement.embed_batch_size(settings),
-            placement,
-        )
+        self.cache = embedding_cache(settings)
         store = settings.options.get("embedding_store")
         if store:
             self.cache.attach_store(Path(str(store)))

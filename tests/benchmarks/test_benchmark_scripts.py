@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from benchmarks import inference_speed, loop_test, protocol, step_time, tables, zero_shot
 from pgkd.config import config_from_mapping
 from pgkd.data import prepare_splits
+from pgkd.students.frozen import clear_shared_caches, shared_caches
 from pgkd.tasks.classification import ClassificationTask
 from pgkd.testing import shared_datasets
 
@@ -49,6 +51,21 @@ def test_protocol_scores_model_0_and_each_variant(protocol_run: dict[str, Any]) 
     text = protocol_run["results"].read_text()
     assert "## Protocol: yahoo_answers, 100 samples, frozen student, SIMULATION teacher" in text
     assert "model_0 (no KD)" in text and "- pgkd − uniform: accuracy " in text
+
+
+def test_a_later_invocation_embeds_nothing_the_data_set_file_holds(
+    protocol_run: dict[str, Any], yahoo: Path, tiny_backbone: Path, tmp_path: Path
+) -> None:
+    (store,) = (protocol_run["out"] / "yahoo_answers").glob("embeddings-*.sqlite")
+    (tmp_path / "yahoo_answers").mkdir()
+    shutil.copy(store, tmp_path / "yahoo_answers" / store.name)
+    clear_shared_caches()  # as in a new process
+    argv = ["--dataset", str(yahoo), "--train-size", "100", "--seeds", "0", "--steps", "1"]
+    argv += ["--backbone", str(tiny_backbone), "--variants", "uniform"]
+    argv += ["--loop-test-fraction", "0.2", "--out", str(tmp_path)]
+    protocol.main(argv)
+    (cache,) = shared_caches()
+    assert cache.vectors and cache.encoded == 0
 
 
 def test_protocol_pool_is_disjoint_from_draw_and_test(protocol_run: dict[str, Any]) -> None:
