@@ -313,14 +313,16 @@ class FixedBatch:
         return done()
 
 
-@pytest.mark.parametrize("provider", kit.PROVIDERS)
-def test_real_provider_sdks_carry_the_verification_request_and_answer(
-    monkeypatch: pytest.MonkeyPatch, provider: str
-) -> None:
-    kit.credentials(monkeypatch)
-    texts = ["I was charged twice", "The app crashes on start", "Please add dark mode"]
+SDK_TEXTS = ["I was charged twice", "The app crashes on start", "Please add dark mode"]
+
+
+def verify_over_sdk(
+    provider: str, script: list[str], **pool_options: Any
+) -> tuple[Generation, TeacherPool, LoopbackServer, TeacherVerification, StepContext]:
+    """One step's verification of :data:`SDK_TEXTS` (and an unparsed candidate) through the
+    provider's real SDK, against a loopback server answering ``script``."""
     candidates = [
-        Candidate({}, Sample(text, "billing", "teacher", 1), call_id="s1c0") for text in texts
+        Candidate({}, Sample(text, "billing", "teacher", 1), call_id="s1c0") for text in SDK_TEXTS
     ]
     candidates.append(Candidate({"text": "x"}, None, parse_error="no label"))
     settings = config_from_mapping(
@@ -346,16 +348,26 @@ def test_real_provider_sdks_carry_the_verification_request_and_answer(
     pm.register(FixedBatch(candidates))
 
     async def go(server: LoopbackServer) -> tuple[Generation, TeacherPool]:
-        pool = kit.make_pool(kit.make_teacher(provider, server))
+        pool = kit.make_pool(kit.make_teacher(provider, server), **pool_options)
         try:
             pending = pm.hook.generate(context=context, prompt=kit.PROMPT, pool=pool, n_samples=3)
             return await pending, pool
         finally:
             await pool.aclose()
 
-    # The first answer is prose: the call is re-asked like any malformed answer.
-    with LoopbackServer(script=["malformed"]) as server:
+    with LoopbackServer(script=script) as server:
         generation, pool = asyncio.run(go(server))
+    return generation, pool, server, plugin, context
+
+
+@pytest.mark.parametrize("provider", kit.PROVIDERS)
+def test_real_provider_sdks_carry_the_verification_request_and_answer(
+    monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    kit.credentials(monkeypatch)
+    texts = SDK_TEXTS
+    # The first answer is prose: the call is re-asked like any malformed answer.
+    generation, pool, server, plugin, context = verify_over_sdk(provider, ["malformed"])
     prose, answered = server.served  # one call (the unparsed candidate was not asked about)
     assert prose.fault == "malformed" and answered.fault == "ok"
     body = json.dumps(answered.body)
@@ -371,8 +383,20 @@ def test_real_provider_sdks_carry_the_verification_request_and_answer(
     ]
     assert generation.calls == pool.usage.calls == 2 and generation.reasks == 1
     assert generation.input_tokens == prose.input_tokens + answered.input_tokens > 0
+    # Priced like any call: the model has a list price, and both calls were paid for.
+    assert generation.cost_usd == pool.usage.cost_usd > 0
     assert isinstance(generation, VerifiedGeneration)
     assert (generation.verification_calls, generation.verified, generation.disagreed) == (2, 3, 2)
+
+
+def test_a_spent_budget_sends_no_verification_and_keeps_the_samples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kit.credentials(monkeypatch)
+    generation, pool, server, plugin, context = verify_over_sdk("openai", [], max_cost_usd=1e-9)
+    assert server.served == [] and pool.usage.calls == 0 and pool.usage.cost_usd == 0
+    assert generation.budget_exhausted
+    assert plugin.validate_samples(context, generation.candidates) == []
 
 
 def test_options_are_checked_and_batch_mode_is_refused(tmp_path: Path) -> None:
