@@ -244,7 +244,7 @@ VARIANTS: dict[str, Variant] = {
 }
 #: The arm that is what pgkd ships (``[kd] preset = "default"``): tests/benchmarks holds the two
 #: to the same settings.
-SHIPPED = "pgkd_gated"
+SHIPPED = "pgkd_plain"
 #: Arms that are not a pgkd run.
 NOT_PGKD = ("setfit",)
 

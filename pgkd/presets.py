@@ -9,7 +9,10 @@ rather than the paper's method with per-call views back on.
 Two presets:
 
 - ``default``: what ships, the best policy measured (benchmarks/RESULTS.md, issue 13): the
-  paper's loop with per-call views and the calibrated ``confident_disagreement`` filter on.
+  paper's loop (the student evaluated each step, early stopping on validation loss) with every
+  teacher call sent a plain prompt (``[plugins.options.call_views] explore = 1.0``: the labels
+  and few-shot examples, none of the student's scores or mistakes) and the calibrated
+  ``confident_disagreement`` filter on. The guided prompt is one key away (``explore = 0``).
   Changing what ships is an edit of :data:`DEFAULT` here, and the paper's method does not move
   with it.
 - ``paper``: the method of the PGKD paper (Di Palo et al., EMNLP 2024) as it describes it, so
@@ -34,11 +37,13 @@ Where today's default departs from the paper, item by item, and what ``paper`` d
    trained on it (its Algorithm 1, lines 4-5): ``paper`` sets ``in_sample``.
 4. The numbers: 32 samples a step, 10 steps, patience 5, 16 few-shot, correct, misclassified
    and hard-negative examples. Method; equal to today's defaults; ``paper`` pins them.
-5. The prompt: its sections follow the paper's (taxonomy, few-shot examples, validation report,
-   correct, misclassified and hard-negative examples, a JSON answer), in our own words, with the
-   report sorted weakest class first and an instruction not to copy the examples shown. Same in
-   both: the paper's prompt is not reproduced word for word, and the other prompt modes (the
-   rewrite prompt) are off in both.
+5. The prompt: the guided prompt's sections follow the paper's (taxonomy, few-shot examples,
+   validation report, correct, misclassified and hard-negative examples, a JSON answer), in our
+   own words, with the report sorted weakest class first and an instruction not to copy the
+   examples shown; the paper's prompt is not reproduced word for word, and the rewrite prompt
+   is off in both. Method: ``default`` sends every call the plain prompt instead (``call_views``
+   ``explore = 1.0``: taxonomy, few-shot examples, the JSON answer), which measured better than
+   the guided one in the SIMULATION protocol; ``paper`` sends the guided prompt.
 6. Filters: labels outside the taxonomy, empty or over-long texts, duplicates of the history or
    within the batch, and copies of validation or test text are rejected. Engineering: the paper
    parses its teacher's answers and never lets validation text in, and a duplicate teaches the
@@ -94,9 +99,16 @@ class Preset:
 
 DEFAULT = Preset(
     "default",
-    "what ships: the paper's loop with per-call views and the calibrated confident-disagreement"
-    " filter",
-    {"plugins": {"options": {"confident_disagreement": {"enabled": True}}}},
+    "what ships: the paper's loop with every call sent a plain prompt (labels and few-shot"
+    " examples) and the calibrated confident-disagreement filter",
+    {
+        "plugins": {
+            "options": {
+                "confident_disagreement": {"enabled": True},
+                "call_views": {"explore": 1.0},
+            }
+        }
+    },
 )
 
 PAPER = Preset(

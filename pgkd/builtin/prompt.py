@@ -63,12 +63,20 @@ def _task_parts(context: StepContext, shown: dict[str, tuple[Example, ...]]) -> 
     return parts
 
 
+def is_pgkd_prompt(prompt: Prompt) -> bool:
+    """Whether ``prompt`` is one of this module's (the PGKD or the plain prompt), told by its
+    system message: a task plugin's own prompt (NER) or the rewrite prompt is not."""
+    return prompt.system == SYSTEM
+
+
 def plain_prompt(context: StepContext, n_samples: int) -> Prompt:
-    """A prompt without the student's performance: the labels, the few-shot examples and a
-    request for varied new examples over all labels (per-call views send it to a share of a
-    step's calls, ``explore``)."""
+    """A prompt without the built-in guidance: the labels, the few-shot examples, the sections
+    other plugins added (``on_eval``: a plugin asked for them, so they stay) and a request for
+    varied new examples over all labels. No validation report, no correct, misclassified or
+    hard-negative examples (per-call views send it to a share ``explore`` of a step's calls)."""
     shown: dict[str, tuple[Example, ...]] = {}
     parts = _task_parts(context, shown)
+    parts += [text for name, text in context.report.items() if name != "validation_report"]
     parts.append(
         f"Write {n_samples} new, varied training examples spread over the labels above, "
         "realistic texts of the kind the student will meet, and do not copy any example "

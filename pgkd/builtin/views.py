@@ -20,14 +20,18 @@ or :func:`~pgkd.builtin.rewrite.rewrite_block` does (a user's own prompt plugin,
 prompt) are sent as they are. The rewrite prompt gets its slice but no class focus: each of its
 texts keeps the label of the example it rewrites.
 
-Exploration: ``explore = s`` sends a share *s* of a step's calls (spread over the step, never
-the first) a plain prompt instead (:func:`~pgkd.builtin.prompt.plain_prompt`: the labels and
-few-shot examples, no scores, no error examples), so part of every batch is ordinary varied
-data rather than texts like the student's mistakes. Only calls that would get the built-in
-PGKD prompt explore; another plugin's plan and the rewrite prompt are left alone.
+Exploration: ``explore = s`` sends a share *s* of a step's calls (spread over the step; the
+first only at ``s = 1``) a plain prompt instead (:func:`~pgkd.builtin.prompt.plain_prompt`: the
+labels and the call's own slice of the few-shot examples, no scores, no error examples), so
+part of every batch is ordinary varied data rather than texts like the student's mistakes. Only
+calls that would get the built-in PGKD prompt explore; another plugin's plan, the rewrite
+prompt and a task plugin's own prompt (NER) are left alone. The default preset sets
+``explore = 1`` (every call plain), the measured winner of issue 13's SIMULATION protocol
+(benchmarks/RESULTS.md).
 
 ``[plugins.options.call_views]``: ``min_examples`` (default 2), ``focus`` (default true) and
-``explore`` (default 0). Turn the whole plugin off with ``[plugins] disable = ["call_views"]``.
+``explore`` (0 unless a preset sets it: the default preset's is 1). Turn the whole plugin off
+with ``[plugins] disable = ["call_views"]``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 
 from pgkd.builtin.plugin_options import plugin_table, read_bool, read_int, read_number
-from pgkd.builtin.prompt import example_block, plain_prompt
+from pgkd.builtin.prompt import example_block, is_pgkd_prompt, plain_prompt
 from pgkd.builtin.rewrite import is_rewrite_prompt, rewrite_block
 from pgkd.hookspecs import hookimpl
 from pgkd.types import CallPlan, Example, Prompt, StepContext
@@ -197,8 +201,6 @@ class CallViews:
         n_samples: int,
     ) -> Generator[None, Prompt | CallPlan | None, Prompt | CallPlan | None]:
         planned = yield
-        if n_calls <= 1:
-            return planned
         options = ViewOptions.from_settings(context.settings)
         if isinstance(planned, CallPlan):
             base, size, foreign = planned.prompt, planned.n_samples, True
@@ -208,10 +210,15 @@ class CallViews:
             base, size, foreign = prompt, n_samples, False
         if size <= 0:
             return planned
-        plain = not foreign and not is_rewrite_prompt(base)
-        if plain and explores(call_index, options.explore):
-            return CallPlan(plain_prompt(context, size), size)
+        plain = not foreign and is_pgkd_prompt(base)
         lists = {name: list(items) for name, items in context.examples.items()}
+        if plain and explores(call_index, options.explore):
+            # Its own slice of the few-shot examples, so plain calls differ from one another.
+            explored = plain_prompt(context, size)
+            viewed_plain = view_prompt(explored, lists, call_index, n_calls, options.min_examples)
+            return CallPlan(viewed_plain or explored, size)
+        if n_calls <= 1:  # a lone call has nothing to differ from
+            return planned
         viewed = view_prompt(base, lists, call_index, n_calls, options.min_examples)
         if viewed is None:
             return planned

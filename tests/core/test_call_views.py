@@ -232,5 +232,18 @@ def test_explore_sends_a_share_of_the_calls_a_plain_prompt() -> None:
             assert all(f"- {label}" in plan.prompt.user for label in LABELS)
         else:
             assert report in plan.prompt.user and "incorrect" in contents.examples
+    # Every call plain (the default preset): each shows its own slice of the few-shot examples,
+    # and a section another plugin added stays (only the built-in guidance goes).
+    every_ctx = step_context({"explore": 1.0})
+    every_ctx.report["house_rules"] = "Mention an order number in every ticket."
+    every = plans(every_ctx, 4)
+    assert all("Mention an order number" in plan.prompt.user for plan in every)
+    shown = [plan.prompt.contents.examples["few_shot"] for plan in every if plan.prompt.contents]
+    assert len(shown) == 4 and len({tuple(e.sample.text for e in x) for x in shown}) == 4
+    assert all(report not in plan.prompt.user for plan in every)
+    # A lone call is plain too.
+    (lone,) = plans(step_context({"explore": 1.0}), 1)
+    assert report not in lone.prompt.user and lone.prompt.contents is not None
+    assert lone.prompt.contents.validation is None
     with pytest.raises(ConfigError, match="explore = 2 must be a number from 0 to 1"):
         plans(step_context({"explore": 2}), 2)

@@ -40,6 +40,7 @@ PAPER_DEPARTURES = {
     "kd.preset",
     "kd.train_predictions",
     "plugins.disable",
+    "plugins.options.call_views",
     "plugins.options.confident_disagreement",
     "teacher.samples_per_call",
     "teacher.max_tokens",
@@ -109,6 +110,7 @@ def test_config_toml_names_the_preset_and_what_it_set(tmp_path: Path, train: Pat
     head = plain.config_path.read_text(encoding="utf-8").split("\n\n", 1)[0]
     assert head.startswith('# [kd] preset = "default": what ships')
     assert "#   plugins.options.confident_disagreement.enabled = true" in head
+    assert "#   plugins.options.call_views.explore = 1.0" in head
 
 
 def test_the_default_ships_the_measured_policy_and_the_paper_keeps_it_off(train: Path) -> None:
@@ -116,7 +118,7 @@ def test_the_default_ships_the_measured_policy_and_the_paper_keeps_it_off(train:
 
     default = config_from_mapping(raw_config(train))
     assert DisagreementOptions.from_settings(default).enabled
-    assert ViewOptions.from_settings(default).explore == 0.0
+    assert ViewOptions.from_settings(default).explore == 1.0
     # A user's own table for the plugin adds to the preset's, and an explicit key wins.
     mine = raw_config(train)
     mine["plugins"] = {"options": {"confident_disagreement": {"precision": 0.95}}}

@@ -112,7 +112,7 @@ def test_no_validation_or_test_text_reaches_the_teacher(
     from pgkd.guard import normalize
     from pgkd.tasks.classification import ClassificationTask
 
-    config = make_config(tickets)
+    config = make_config(tickets, plugins=GUIDED_CALLS)  # the prompt that shows the most
     recorder = RecordingTeachers()
     run(
         config,
