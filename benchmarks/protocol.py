@@ -27,9 +27,10 @@ student cannot predict them; the count is reported). Each variant is a config ch
                        told to favour weak classes may move far more than the default mixture
     pgkd_gated         pgkd plus the ``confident_disagreement`` filter with its calibrated
                        threshold (it stands down where the probe is not trusted)
-    pgkd_plain         pgkd_gated with every call sent the plain prompt: the filter and no
-                       guidance, as a pgkd setting (the SIMULATION teacher still imitates the
-                       few-shot examples it is shown)
+    pgkd_plain         pgkd_gated with every call sent the plain prompt, each with its own
+                       slice of the few-shot examples: the filter and no guidance in any
+                       prompt (the SIMULATION teacher still imitates the few-shot examples it
+                       is shown). What the default preset ships (``SHIPPED``)
     unguided_gated     unguided with pgkd_gated's filter: how much of pgkd_gated's lead is the
                        filter's rather than the guidance's
     pgkd_explore       pgkd_gated, and half of each step's calls get a plain prompt (the
