@@ -78,6 +78,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -106,6 +107,7 @@ from pgkd.build import student_settings  # noqa: E402
 from pgkd.config import Config, config_from_mapping  # noqa: E402
 from pgkd.data import load_samples, prepare_splits, stratified_sample  # noqa: E402
 from pgkd.progress import Progress  # noqa: E402
+from pgkd.rundir.directory import BEST_DIR  # noqa: E402
 from pgkd.runner import run  # noqa: E402
 from pgkd.students.frozen import KIND as FROZEN_KIND  # noqa: E402
 from pgkd.students.frozen import EmbeddingCache, embedding_cache  # noqa: E402
@@ -534,6 +536,8 @@ def run_protocol(args: argparse.Namespace) -> list[dict[str, Any]]:
                     )  # fmt: skip
                 with open(results, "a", encoding="utf-8") as out:
                     out.write(json.dumps(row) + "\n")
+                if not args.keep_models:
+                    shutil.rmtree(run_dir / BEST_DIR, ignore_errors=True)
                 rows.append(row)
                 m0, best = row["model_0"]["test"], row["best"]["test"]
                 first = f"model_0 acc {m0['accuracy']:.4f} -> " if m0 else ""
@@ -1179,6 +1183,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "protocol")
     parser.add_argument("--results", type=Path, help="write the tables into this RESULTS.md")
     parser.add_argument("--overwrite", action="store_true", help="re-run finished runs")
+    parser.add_argument(
+        "--keep-models",
+        action="store_true",
+        help="keep each run's best student (90 MB with the frozen MiniLM body): by default a "
+        "finished run keeps its records and drops the model, which no table reads",
+    )
     parser.add_argument("--verbose", action="store_true", help="pgkd's progress output")
     parser.add_argument(
         "--render-only", action="store_true", help="rewrite every table from OUT/results.jsonl"

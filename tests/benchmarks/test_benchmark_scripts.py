@@ -44,6 +44,9 @@ def test_protocol_scores_model_0_and_each_variant(protocol_run: dict[str, Any]) 
         assert row["n_loop_test"] > 0
         assert row["teacher"].startswith("SIMULATION")
         assert "benchmarks/protocol.py --dataset" in row["command"]
+        # The records stay; the saved student (no table reads it) does not.
+        run_dir = Path(row["run_dir"])
+        assert (run_dir / "summary.json").exists() and not (run_dir / "best").exists()
         for which in ("model_0", "best"):
             assert 0.0 <= row[which]["test"]["accuracy"] <= 1.0
     saved = protocol.read_rows(protocol_run["out"] / "results.jsonl")
