@@ -2,15 +2,18 @@
 without calling any teacher and without writing a run directory.
 
 It loads the data, trains model_0 (the prompt is built from its validation report and its
-predictions, so it cannot be faked) and fires the same ``on_eval``, ``select_examples`` and
-``build_prompt`` hooks as step 1 of a real run, including the held-out-text check.
+predictions, so it cannot be faked) and fires the same ``on_eval``, ``select_examples``,
+``build_prompt`` and, for each of step 1's calls, ``prepare_call`` hooks as a real run,
+including the held-out-text check. It shows the first call's prompt: under the default preset
+that is the plain prompt (per-call views, ``explore = 1.0``), not the guided step prompt.
 
 The estimate assumes every call parses and every step runs (no early stop):
 
 - calls: ``steps * ceil(batch_size / samples_per_call)``; retries, re-asks and extra calls
   after malformed answers come on top;
 - input tokens per call: (prompt + answer schema characters) / 4 + 16, the estimate the
-  teacher pool itself reserves budget with; later prompts differ a little (other examples);
+  teacher pool itself reserves budget with, averaged over step 1's calls (each its own view);
+  later steps' prompts differ a little (other examples);
 - output tokens per call: ``samples_per_call`` samples as long as the training texts on
   average (characters / 4) plus JSON and label tokens, capped by ``[teacher] max_tokens``;
 - cost: the teacher's price (``[teacher] options`` ``price_in``/``price_out``, else the built-in
@@ -24,14 +27,17 @@ import asyncio
 import math
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from pgkd.config import Config
 from pgkd.presets import PRESETS, preset_lines
 from pgkd.progress import Progress
-from pgkd.types import Prompt
+from pgkd.types import CallPlan, Prompt, StepContext
+
+if TYPE_CHECKING:
+    from pgkd.fill.pool import CallPreparer
 
 #: Tokens a sample costs besides its text: JSON keys, quotes, the label.
 SAMPLE_OVERHEAD_TOKENS = 12
@@ -79,7 +85,7 @@ class DryRunEstimate:
 
 def dry_run(config: Config, *, progress: Progress | None = None) -> DryRunEstimate:
     """Train model_0, build step 1's prompt and estimate the run; calls no teacher."""
-    from pgkd.build import build_setup, teacher_settings
+    from pgkd.build import build_setup, call_preparer, teacher_settings
     from pgkd.fill.pricing import batch_price_for, price_for
     from pgkd.loop import LoopState
 
@@ -89,17 +95,23 @@ def dry_run(config: Config, *, progress: Progress | None = None) -> DryRunEstima
     trained = setup.trainer()(list(splits.train))
     setup.progress.finish_all()
     state = LoopState(history=list(splits.train))
-    _, prompt = asyncio.run(setup.step_hooks().prepare(1, state, trained))
+    context, prompt = asyncio.run(setup.step_hooks().prepare(1, state, trained))
     price = price_for(teacher_settings(config))
     batch_price = batch_price_for(teacher_settings(config))
     k = config.teacher.samples_per_call
-    schema = task.answer_schema(k, splits.labels)
+    plans = step_plans(
+        call_preparer(setup.pm, setup.guard), context, prompt, config.kd.batch_size, k
+    )
+    per_call = [
+        input_tokens(plan.prompt, task.answer_schema(plan.n_samples, splits.labels))
+        for plan in plans
+    ]
     sample_tokens = fmean(len(s.text) for s in splits.train) / CHARS_PER_TOKEN
     return DryRunEstimate(
-        prompt=prompt,
+        prompt=plans[0].prompt,
         steps=config.kd.steps,
-        calls_per_step=math.ceil(config.kd.batch_size / k),
-        input_tokens_per_call=input_tokens(prompt, schema),
+        calls_per_step=len(plans),
+        input_tokens_per_call=round(fmean(per_call)),
         output_tokens_per_call=min(
             config.teacher.max_tokens, math.ceil(k * (sample_tokens + SAMPLE_OVERHEAD_TOKENS))
         ),
@@ -108,6 +120,23 @@ def dry_run(config: Config, *, progress: Progress | None = None) -> DryRunEstima
         batch_price_in=batch_price.input_per_mtok if batch_price else None,
         batch_price_out=batch_price.output_per_mtok if batch_price else None,
     )
+
+
+def step_plans(
+    preparer: CallPreparer, context: StepContext, prompt: Prompt, batch_size: int, k: int
+) -> list[CallPlan]:
+    """Step 1's calls as the teacher pool plans them: ``ceil(batch_size / k)`` calls of ``k``
+    samples (the last one the rest), each given its ``prepare_call`` plan or the step's
+    prompt."""
+    n_calls = math.ceil(batch_size / k)
+    plans = []
+    for index in range(n_calls):
+        size = min(k, batch_size - index * k)
+        plan = preparer(
+            context=context, prompt=prompt, call_index=index, n_calls=n_calls, n_samples=size
+        )
+        plans.append(plan if plan is not None else CallPlan(prompt, size))
+    return plans
 
 
 def input_tokens(prompt: Prompt, schema: Any) -> int:

@@ -49,12 +49,19 @@ def test_estimate_uses_the_real_first_prompt(students: dict[str, Path]) -> None:
     estimate = dry_run(cfg, progress=Progress(live=False, quiet=True))
 
     assert estimate.calls == 4 * math.ceil(12 / 5)
-    assert "validation" in estimate.prompt.user.lower()  # built from model_0's scores
+    # The default sends every call the plain prompt: no scores, no error examples.
+    assert "validation" not in estimate.prompt.user.lower()
     prompt_tokens = (len(estimate.prompt.system) + len(estimate.prompt.user)) // 4
     assert estimate.input_tokens_per_call > prompt_tokens
     assert estimate.input_tokens == estimate.calls * estimate.input_tokens_per_call
     expected = (estimate.input_tokens * 0.15 + estimate.output_tokens * 0.60) / 1e6
     assert estimate.cost_usd == pytest.approx(expected)
+    # The guided prompt is built from model_0's scores, and costs more per call.
+    guided_cfg = config(students, "openai:gpt-4o-mini")
+    guided_cfg["plugins"] = {"options": {"call_views": {"explore": 0.0}}}
+    guided = dry_run(config_from_mapping(guided_cfg), progress=Progress(live=False, quiet=True))
+    assert "validation" in guided.prompt.user.lower()
+    assert guided.input_tokens_per_call > estimate.input_tokens_per_call
 
 
 def test_cli_prints_prompt_and_estimate_and_writes_nothing(
