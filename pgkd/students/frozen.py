@@ -25,6 +25,7 @@ by the runner to a file in the run directory) persists embeddings so a resumed r
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import warnings
@@ -98,10 +99,14 @@ class EmbeddingCache:
             placement = Placement(torch.device("cpu"), Precision("bf16" if bf16 else None))
         self.placement = placement
         self.bf16 = placement.precision.autocast == "bf16"
-        #: What makes two caches' vectors interchangeable, fit for a file name: the encoder,
-        #: the token cap, and where and in which precision it runs.
+        #: What makes two caches' vectors interchangeable (:func:`cache_key`): the encoder's
+        #: folder, the token cap, and where and in which precision it runs.
+        self.key = cache_key(path, max_length, placement)
         where = placement.describe().replace(" ", "-").replace(":", "")
-        self.signature = f"{path.name}-{max_length}-{where}"
+        digest = hashlib.sha256(repr(self.key).encode()).hexdigest()[:12]
+        #: The key fit for a file name: readable parts, and a digest of the whole key (two
+        #: encoders in folders of the same name must not share a file).
+        self.signature = f"{path.name}-{max_length}-{where}-{digest}"
         self.vectors: dict[str, Vectors] = {}
         self.encoded = 0
         self.store: EmbeddingStore | None = None
@@ -214,12 +219,18 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 _SHARED_CACHES: dict[tuple[str, int, str], EmbeddingCache] = {}
 
 
+def cache_key(path: Path, max_length: int, placement: Placement) -> tuple[str, int, str]:
+    """Which embeddings are interchangeable: one encoder (by its resolved folder), one token
+    cap, one device and precision."""
+    return (str(path.resolve()), max_length, placement.describe())
+
+
 def shared_cache(
     path: Path, max_length: int, batch_size: int, placement: Placement
 ) -> EmbeddingCache:
     """The process-wide cache for one encoder on one device in one precision, so new
     students reuse old embeddings."""
-    key = (str(path.resolve()), max_length, placement.describe())
+    key = cache_key(path, max_length, placement)
     if key not in _SHARED_CACHES:
         _SHARED_CACHES[key] = EmbeddingCache(path, max_length, batch_size, placement=placement)
     return _SHARED_CACHES[key]

@@ -163,3 +163,16 @@ def test_bf16_embeddings_stay_close_to_fp32(tiny_bert: Path, toy_samples: ToySam
     )
     fast = FrozenEncoderStudent(settings, LABELS, 0).cache
     assert fast.bf16 and (fast.embed(query) * plain).sum(axis=1).min() > 0.99
+
+
+def test_embeddings_of_two_encoders_never_share_a_file_name(tmp_path: Path) -> None:
+    """The benchmark's per-data-set embeddings file is named by the cache's signature: two
+    encoders whose folders have the same name get different files, one encoder the same."""
+    from pgkd.students.frozen import EmbeddingCache
+
+    first, second = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    for folder in (first, second):
+        folder.mkdir(parents=True)
+    assert EmbeddingCache(first, 64, 8).signature != EmbeddingCache(second, 64, 8).signature
+    assert EmbeddingCache(first, 64, 8).signature == EmbeddingCache(first, 64, 32).signature
+    assert EmbeddingCache(first, 64, 8).signature != EmbeddingCache(first, 128, 8).signature
