@@ -13,25 +13,37 @@ read like an online reply), ``errored`` (its error type decides whether a retry 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anthropic
 import orjson
 
-from pgkd.teachers.base import TeacherError, TransientTeacherError
+from pgkd.teachers.base import TeacherError, TeacherReply, TeacherRequest, TransientTeacherError
 from pgkd.teachers.batch_api import BatchApi, BatchItem, BatchResult, BatchStatus, expired
 from pgkd.teachers.failures import sdk_failure
 from pgkd.teachers.secrets import one_line
 
-if TYPE_CHECKING:
-    from pgkd.teachers.anthropic_teacher import AnthropicTeacher
+
+class CachingPayloads(Protocol):
+    """What the batch client needs of the Anthropic teacher: its request bodies (with prompt
+    caching when the teacher keeps a cache ledger), its reply reader and its SDK client."""
+
+    @property
+    def prompt_cache(self) -> object | None: ...
+
+    def payload(self, request: TeacherRequest, *, cache: bool = False) -> dict[str, Any]: ...
+
+    def read_reply(self, content: bytes) -> TeacherReply: ...
+
+    def _sdk(self) -> Any: ...
+
 
 #: Error types of an errored request that a new attempt may get past.
 TRANSIENT_ERRORS = frozenset({"api_error", "overloaded_error", "rate_limit_error", "timeout_error"})
 
 
 class AnthropicBatches(BatchApi):
-    def __init__(self, teacher: AnthropicTeacher) -> None:
+    def __init__(self, teacher: CachingPayloads) -> None:
         self.teacher = teacher
 
     async def submit(self, items: Sequence[BatchItem], *, label: str) -> BatchStatus:

@@ -12,12 +12,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+# The messages live below this module, so the batch API can use them without importing the
+# teacher interface back; they are imported here so ``pgkd.teachers.base`` keeps naming them.
+from pgkd.teachers.messages import (
+    TeacherError,
+    TeacherReply,
+    TeacherRequest,
+    TeacherUnreachable,
+    TransientTeacherError,
+)
 from pgkd.teachers.prices import FREE, Price, batch_list_price, list_price
-from pgkd.types import PromptContents
 
 if TYPE_CHECKING:  # pydantic is imported when a teacher is built, not with ``import pgkd``
     from pgkd.teachers.batch_api import BatchApi
     from pgkd.teachers.options import TeacherOptions
+
+__all__ = [
+    "Teacher",
+    "TeacherError",
+    "TeacherReply",
+    "TeacherRequest",
+    "TeacherSettings",
+    "TeacherUnreachable",
+    "TransientTeacherError",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,69 +51,6 @@ class TeacherSettings:
     timeout: float = 60.0
     #: ``[teacher] options`` as written; each provider validates them with its ``Options``.
     options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class TeacherRequest:
-    """One call to a teacher. ``schema`` is the JSON schema of a valid answer (providers with a
-    schema or JSON mode should pass it on). ``contents`` is what the prompt shows, as data
-    (:class:`~pgkd.types.PromptContents`, when the prompt builder recorded it): providers send
-    ``system`` and ``user`` and may ignore it."""
-
-    system: str
-    user: str
-    schema: Mapping[str, Any] | None
-    n_samples: int
-    seed: int
-    temperature: float
-    max_tokens: int
-    contents: PromptContents | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TeacherReply:
-    """One answer. ``input_tokens`` counts every prompt token, of which ``cache_read_tokens``
-    came from the provider's prompt cache and ``cache_write_tokens`` were written to it (each
-    billed at its own rate)."""
-
-    text: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    model: str = ""
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-
-class TeacherError(Exception):
-    """A call failed for good (bad credentials, unknown model, a 4xx other than 429)."""
-
-
-class TransientTeacherError(TeacherError):
-    """A call failed in a way worth retrying (429, 5xx, timeout, dropped connection).
-
-    ``retry_after`` carries the server's ``Retry-After`` in seconds when it sent one;
-    ``input_tokens``/``output_tokens`` what the failed attempt cost, when known.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-    ) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens
-
-
-class TeacherUnreachable(TransientTeacherError):
-    """Nothing answered at the teacher's address: the connection was refused, the host is
-    unknown, or it did not accept a connection in time. Retried like any transient failure (a
-    server may be restarting); once the retries run out, the fill fails at once with this
-    message, since every other call would meet the same closed door."""
 
 
 class Teacher(abc.ABC):

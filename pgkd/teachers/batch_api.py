@@ -18,7 +18,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pgkd.teachers.base import TeacherError, TeacherReply, TeacherRequest, TransientTeacherError
+from pgkd.teachers.messages import TeacherError, TeacherReply, TeacherRequest, TransientTeacherError
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ never ran before it expired (``batch_expired``: worth sending again).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import openai
 import orjson
@@ -21,10 +21,8 @@ import orjson
 from pgkd.teachers.base import TeacherError
 from pgkd.teachers.batch_api import BatchApi, BatchItem, BatchResult, BatchStatus, expired
 from pgkd.teachers.failures import http_failure, sdk_failure
+from pgkd.teachers.sdk_teacher import SdkTeacher
 from pgkd.teachers.secrets import one_line
-
-if TYPE_CHECKING:
-    from pgkd.teachers.openai_teacher import OpenAITeacher
 
 ENDPOINT = "/v1/chat/completions"
 #: Job states after which nothing changes.
@@ -32,7 +30,9 @@ ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 
 
 class OpenAIBatches(BatchApi):
-    def __init__(self, teacher: OpenAITeacher) -> None:
+    def __init__(self, teacher: SdkTeacher) -> None:
+        """``teacher`` builds each request's body (``payload``), reads a reply and owns the
+        SDK client: the OpenAI teacher, or another on the same protocol."""
         self.teacher = teacher
 
     async def submit(self, items: Sequence[BatchItem], *, label: str) -> BatchStatus:
